@@ -1,0 +1,93 @@
+"""Scores of a beat classifier as the literature reports them, built on scikit-learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from labels import AAMI_CLASSES, AAMI_GROUP
+
+
+def class_scores(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> dict:
+    """Per-class sensitivity, +P, specificity and F1, with accuracy, macro-F1 and the confusion matrix."""
+    labels = list(classes)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    total = cm.sum()
+    per_class = {}
+    for i, c in enumerate(labels):
+        negatives = total - cm[i].sum()
+        false_pos = cm[:, i].sum() - cm[i, i]
+        per_class[c] = {
+            "support": int(support[i]),
+            "sensitivity": float(recall[i]),
+            "positive_predictivity": float(precision[i]),
+            "specificity": float((negatives - false_pos) / negatives) if negatives else 0.0,
+            "f1": float(f1[i]),
+        }
+    return {
+        "n_beats": int(total),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class": per_class,
+        "confusion": cm.tolist(),
+        "classes": labels,
+    }
+
+
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> dict:
+    """Scores over the model's five classes and over the AAMI groups N, S and V."""
+    to_aami = np.vectorize(AAMI_GROUP.get)
+    return {
+        "five_class": class_scores(y_true, y_pred, classes),
+        "aami": class_scores(to_aami(y_true), to_aami(y_pred), AAMI_CLASSES),
+    }
+
+
+def markdown_table(scores: dict) -> str:
+    """Per-class table with accuracy and macro-F1 below it."""
+    rows = ["| class | beats | sensitivity | +P | specificity | F1 |", "|---|---:|---:|---:|---:|---:|"]
+    for c, s in scores["per_class"].items():
+        rows.append(f"| {c} | {s['support']} | {s['sensitivity']:.3f} | {s['positive_predictivity']:.3f} "
+                    f"| {s['specificity']:.3f} | {s['f1']:.3f} |")
+    rows.append(f"\nAccuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.3f} "
+                f"over {scores['n_beats']} beats.")
+    return "\n".join(rows)
+
+
+def confusion_table(scores: dict) -> str:
+    """Confusion matrix in markdown: rows are the reference, columns the prediction."""
+    classes = scores["classes"]
+    rows = ["| reference \\ predicted | " + " | ".join(classes) + " |",
+            "|---|" + "---:|" * len(classes)]
+    for c, row in zip(classes, scores["confusion"]):
+        rows.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(rows)
+
+
+def save_confusion_png(scores: dict, path: Path, title: str) -> None:
+    """Row-normalised confusion matrix with counts, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(scores["confusion"], dtype=float)
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig = Figure(figsize=(4.6, 4), dpi=120)
+    ax = fig.subplots()
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    classes = scores["classes"]
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    ax.set_title(title, fontsize=9)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,207 @@
+"""Classify beats with the shipped weights: parse and validate input, predict, explain.
+
+The weights are loaded once, without pickle (safetensors, or a state dict read
+with ``torch.load(weights_only=True)``), and only after their sha256 and
+settings agree with the metadata written beside them by ``train.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+import typicality
+from labels import AAMI_GROUP, BEAT_CLASSES, CLASS_NAMES
+from model import ECGCNN
+from preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
+
+CLASSES = BEAT_CLASSES
+WEIGHTS_DIR = Path(os.environ.get("ECG_WEIGHTS_DIR", Path(__file__).resolve().parent / "weights"))
+METADATA_FILE = "ecgcnn.json"
+MAX_INPUT_CHARS = 20_000
+MAX_ABS_VALUE = 1e9
+LOW_CONFIDENCE = 0.6
+BATCH_SIZE = 4096
+EXPECTED_INPUT = (f"{BEAT_LENGTH} numbers separated by commas, spaces, semicolons or new lines: one beat of "
+                  f"lead MLII sampled at {SAMPLING_RATE} Hz, R-peak at sample {WINDOW_BEFORE + 1}, in any linear unit "
+                  "(mV, µV or ADC units)")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+class InputError(ValueError):
+    """Input the app cannot classify; the message says what is wrong and what is expected."""
+
+
+class WeightsError(RuntimeError):
+    """Weights missing, unsafe or not matching their metadata."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: ECGCNN
+    metadata: dict
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors only: safetensors, or torch.load restricted to weights."""
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(f"{path} is not a safe weights file: {err}") from err
+
+
+def load_model(weights_dir: Path = WEIGHTS_DIR) -> LoadedModel:
+    """Weights and metadata from a folder, checked against each other and this code."""
+    meta_path = Path(weights_dir) / METADATA_FILE
+    if not meta_path.is_file():
+        raise WeightsError(f"No {METADATA_FILE} in {weights_dir}: train a model with train.py or restore weights/.")
+    meta = json.loads(meta_path.read_text())
+    expected = {"classes": list(CLASSES), "beat_length": BEAT_LENGTH, "sampling_rate": SAMPLING_RATE,
+                "r_peak_index": WINDOW_BEFORE, "preprocessing": PREPROCESSING}
+    for key, value in expected.items():
+        if meta.get(key) != value:
+            raise WeightsError(f"Metadata {key} is {meta.get(key)!r} but this code expects {value!r}.")
+    weights_path = Path(weights_dir) / meta["weights_file"]
+    if not weights_path.is_file():
+        raise WeightsError(f"Weights file {weights_path} is missing.")
+    if _sha256(weights_path) != meta["weights_sha256"]:
+        raise WeightsError(f"{weights_path} does not match the sha256 in {meta_path}: the file was changed or corrupted.")
+    model = ECGCNN(**meta["model_config"])
+    try:
+        model.load_state_dict(_read_state_dict(weights_path))
+    except RuntimeError as err:
+        raise WeightsError(f"{weights_path} does not fit ECGCNN{meta['model_config']}: {err}") from err
+    model.eval()
+    return LoadedModel(model, meta)
+
+
+@cache
+def shipped_model() -> LoadedModel:
+    """The shipped weights, loaded on first use and kept."""
+    return load_model()
+
+
+def parse_beat(text: str) -> np.ndarray:
+    """Text of one pasted beat -> (180,) float array, or InputError saying why not."""
+    if text is None or not text.strip():
+        raise InputError(f"No samples given. Paste {EXPECTED_INPUT}.")
+    if len(text) > MAX_INPUT_CHARS:
+        raise InputError(f"Input is {len(text):,} characters, over the limit of {MAX_INPUT_CHARS:,}. "
+                         f"Paste only one beat: {EXPECTED_INPUT}.")
+    tokens = [t for t in _SEPARATORS.split(text.strip()) if t]
+    values = []
+    for position, token in enumerate(tokens, start=1):
+        if _NOT_FINITE.fullmatch(token):
+            raise InputError(f"Value {position} is '{token}', which is not a finite number. Every sample must be a real number.")
+        if not _NUMBER.fullmatch(token):
+            shown = token if len(token) <= 20 else token[:20] + "…"
+            raise InputError(f"Value {position} is '{shown}', which is not a number. Expected {EXPECTED_INPUT}.")
+        values.append(float(token))
+    if len(values) != BEAT_LENGTH:
+        raise InputError(f"Found {len(values)} numbers; a beat needs exactly {BEAT_LENGTH} "
+                         f"({BEAT_LENGTH / SAMPLING_RATE:.1f} s at {SAMPLING_RATE} Hz, R-peak at sample "
+                         f"{WINDOW_BEFORE + 1}). The app does not pad, trim or resample.")
+    return check_beat(np.asarray(values))
+
+
+def check_beat(beat: np.ndarray) -> np.ndarray:
+    """Refuse values that are not finite, absurdly large, or a flat line."""
+    if not np.all(np.isfinite(beat)):
+        raise InputError("The beat contains NaN or infinite values. Every sample must be a real number.")
+    peak = np.abs(beat).max()
+    if peak > MAX_ABS_VALUE:
+        raise InputError(f"A sample is {peak:.3g}, beyond ±{MAX_ABS_VALUE:.0e}. Use mV, µV or ADC units.")
+    if np.ptp(beat) <= max(1e-9 * peak, 1e-12):
+        raise InputError("The beat is flat: all samples are (nearly) equal, so there is no waveform to classify.")
+    return beat
+
+
+def _as_batch(beats: np.ndarray) -> np.ndarray:
+    beats = np.asarray(beats, dtype=np.float64)
+    if beats.ndim == 1:
+        beats = beats[None]
+    if beats.ndim != 2 or beats.shape[1] != BEAT_LENGTH:
+        raise InputError(f"Beats must have shape (n, {BEAT_LENGTH}) or ({BEAT_LENGTH},); got {beats.shape}.")
+    if not np.all(np.isfinite(beats)):
+        raise InputError("Beats contain NaN or infinite values. Every sample must be a real number.")
+    return beats
+
+
+def predict_proba(beats: np.ndarray) -> np.ndarray:
+    """(n, 180) or (180,) beats in any linear unit -> (n, 5) probabilities in CLASSES order."""
+    x = preprocess(_as_batch(beats))
+    model = shipped_model().model
+    out = np.zeros((len(x), len(CLASSES)))
+    with torch.inference_mode():
+        for i in range(0, len(x), BATCH_SIZE):
+            out[i:i + BATCH_SIZE] = torch.softmax(model(torch.from_numpy(x[i:i + BATCH_SIZE])), dim=1).numpy()
+    return out
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One beat's class, probabilities, what drove the decision and whether to trust it."""
+
+    label: str
+    probabilities: dict[str, float]
+    saliency: np.ndarray  # (180,) in [0, 1]: Grad-CAM over the last convolution block
+    atypicality: float
+    atypical: bool
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
+
+    @property
+    def name(self) -> str:
+        return CLASS_NAMES[self.label]
+
+    @property
+    def aami_group(self) -> str:
+        return AAMI_GROUP[self.label]
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE
+
+
+def explain(beat: np.ndarray) -> Explanation:
+    """Classify one beat and show, with Grad-CAM, which samples drove the decision."""
+    loaded = shipped_model()
+    model = loaded.model
+    x = torch.from_numpy(preprocess(_as_batch(beat)[:1]))
+    features = model.features(x.unsqueeze(1)).detach().requires_grad_(True)
+    hidden = model.head[:-2](features)
+    logits = model.head[-2:](hidden)
+    probabilities = torch.softmax(logits, dim=1)[0].detach().double().numpy()
+    top = int(probabilities.argmax())
+    (gradient,) = torch.autograd.grad(logits[0, top], features)
+    cam = torch.relu((gradient.mean(dim=2, keepdim=True) * features).sum(dim=1))[0].detach().numpy()
+    cell = BEAT_LENGTH / len(cam)
+    saliency = np.interp(np.arange(BEAT_LENGTH), (np.arange(len(cam)) + 0.5) * cell, cam)
+    saliency = saliency / saliency.max() if saliency.max() > 0 else saliency
+    distance = float(typicality.distance(hidden.detach().numpy(), loaded.metadata["typicality"])[0])
+    return Explanation(
+        label=CLASSES[top],
+        probabilities={c: float(p) for c, p in zip(CLASSES, probabilities)},
+        saliency=saliency,
+        atypicality=distance,
+        atypical=distance > loaded.metadata["typicality"]["threshold"],
+    )

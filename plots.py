@@ -1,0 +1,69 @@
+"""Matplotlib figures in the app's dark palette.
+
+Figures are built with ``matplotlib.figure.Figure``, not pyplot, so no global
+registry keeps them alive: memory stays flat however many requests are served.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from preprocessing import SAMPLING_RATE, WINDOW_BEFORE  # noqa: E402
+
+# Same colours as assets/style.css.
+BACKGROUND = "#0d1117"
+PANEL = "#161b22"
+GRID = "#30363d"
+TEXT = "#c9d1d9"
+TRACE = "#58d5c9"
+PEAK = "#ff7b72"
+SALIENCY = "#f2cc60"
+
+_SALIENCY_MAP = LinearSegmentedColormap.from_list(
+    "saliency", [(*matplotlib.colors.to_rgb(SALIENCY), 0.0), (*matplotlib.colors.to_rgb(SALIENCY), 0.55)])
+
+
+def _styled_axes(fig: Figure):
+    ax = fig.subplots()
+    fig.patch.set_facecolor(BACKGROUND)
+    ax.set_facecolor(PANEL)
+    for spine in ax.spines.values():
+        spine.set_color(GRID)
+    ax.tick_params(colors=TEXT, labelsize=8)
+    ax.xaxis.label.set_color(TEXT)
+    ax.yaxis.label.set_color(TEXT)
+    ax.title.set_color(TEXT)
+    ax.grid(color=GRID, linewidth=0.5)
+    return ax
+
+
+def beat_figure(beat: np.ndarray, saliency: np.ndarray | None = None, title: str = "") -> Figure:
+    """The beat as pasted against time from the R-peak, shaded where the decision was made."""
+    beat = np.asarray(beat, dtype=float)
+    time_ms = (np.arange(len(beat)) - WINDOW_BEFORE) * 1000 / SAMPLING_RATE
+    fig = Figure(figsize=(7.2, 3.2), dpi=100)
+    ax = _styled_axes(fig)
+    span = np.ptp(beat)
+    low, high = beat.min() - 0.1 * span, beat.max() + 0.1 * span
+    if saliency is not None:
+        ax.imshow(np.asarray(saliency)[None, :], extent=(time_ms[0], time_ms[-1], low, high),
+                  aspect="auto", cmap=_SALIENCY_MAP, vmin=0, vmax=1, interpolation="bilinear", zorder=0)
+    ax.plot(time_ms, beat, color=TRACE, linewidth=1.6, zorder=2)
+    ax.axvline(0, color=PEAK, linewidth=0.8, linestyle="--", zorder=1)
+    ax.plot([0], [beat[WINDOW_BEFORE]], "v", color=PEAK, markersize=7, zorder=3, label="R-peak (sample 91)")
+    if saliency is not None:
+        ax.fill_between([], [], color=SALIENCY, alpha=0.5, label="drove the decision (Grad-CAM)")
+    ax.set_xlim(time_ms[0], time_ms[-1])
+    ax.set_ylim(low, high)
+    ax.set_xlabel("time from R-peak (ms)")
+    ax.set_ylabel("amplitude (as pasted)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper right", fontsize=7, facecolor=PANEL, edgecolor=GRID, labelcolor=TEXT)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,48 @@
+"""How unlike the training beats a beat looks, to warn about beats outside the five classes.
+
+Each class's training embeddings give a centre and a spread; a beat's atypicality
+is its standardised distance to the nearest centre. The warning threshold is the
+99th percentile of that distance over held-out validation patients, so about 1
+in 100 ordinary beats of unseen patients is flagged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model import ECGCNN
+
+PERCENTILE = 99.0
+
+
+@torch.no_grad()
+def embed(model: ECGCNN, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    model.eval()
+    return np.concatenate([model.embedding(torch.from_numpy(x[i:i + batch_size])).numpy()
+                           for i in range(0, len(x), batch_size)])
+
+
+def distance(embeddings: np.ndarray, stats: dict) -> np.ndarray:
+    """Root-mean-square standardised distance of each embedding to its nearest class centre."""
+    centres = np.asarray(stats["centres"])
+    scale = np.asarray(stats["scale"])
+    z = (embeddings[:, None, :] - centres[None]) / scale
+    return np.sqrt((z ** 2).mean(axis=2)).min(axis=1)
+
+
+def fit(model: ECGCNN, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray) -> dict:
+    """Class centres and spread from training beats, threshold from validation beats."""
+    train = embed(model, train_x)
+    classes = np.unique(train_y)
+    centres = np.stack([train[train_y == c].mean(axis=0) for c in classes])
+    residual = train - centres[np.searchsorted(classes, train_y)]
+    stats = {"centres": centres.tolist(), "scale": (residual.std(axis=0) + 1e-3).tolist()}
+    stats["threshold"] = float(np.percentile(distance(embed(model, val_x), stats), PERCENTILE))
+    stats["percentile"] = PERCENTILE
+    return stats
+
+
+def flagged(model: ECGCNN, stats: dict, x: np.ndarray) -> np.ndarray:
+    """True for each preprocessed beat farther from the training beats than the threshold."""
+    return distance(embed(model, x), stats) > stats["threshold"]

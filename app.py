@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -15,6 +16,7 @@ import gradio as gr
 import examples as example_beats
 import inference
 import plots
+import record
 from labels import CLASS_NAMES
 from preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
 
@@ -84,43 +86,132 @@ def analyze(text: str, reference: str | None = None):
     return verdict_html(result, reference), probabilities, figure
 
 
+STRIP_SECONDS = 10.0
+TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "rr_before_s", "rr_after_s"]
+
+
+def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None) -> str:
+    per_class = " · ".join(f"{c} {n}" for c, n in counts["per_class"].items())
+    rate = f"{counts['mean_heart_rate_bpm']:.0f} bpm" if counts["beats"] > 1 else "n/a"
+    parts = [f'<div class="verdict"><div class="verdict-class">{counts["beats"]} beats in '
+             f'{counts["duration_s"] / 60:.1f} min</div>',
+             f'<div class="verdict-meta">Record {html.escape(name)}, lead {html.escape(lead)}, {fs:g} Hz · '
+             f'mean heart rate {rate}</div>',
+             f'<div class="verdict-meta">{per_class}</div>']
+    if agreed:
+        parts.append(f'<div class="verdict-reference">Against the uploaded .atr ({agreed["reference_beats"]} '
+                     f'beats): detection sensitivity {agreed["sensitivity"]:.2%}, +P '
+                     f'{agreed["positive_predictivity"]:.2%}; class agreement on {agreed["matched_known_beats"]} '
+                     f'matched N/L/R/V/A beats {agreed["class_agreement"]:.1%}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def analyze_recording(files, fs, channel, progress=gr.Progress()):
+    """Classify every beat of an uploaded recording: summary, strip, table and downloads."""
+    try:
+        progress(0.02, desc="reading the recording")
+        recording = record.from_uploads(files, fs, None if channel in (None, "") else int(channel))
+        table = record.analyze(recording.signal, recording.fs,
+                               lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message))
+        agreed = record.agreement(table, recording.reference, recording.fs) if recording.reference else None
+    except inference.InputError as err:
+        raise gr.Error(str(err), title="Cannot analyse this recording") from None
+    except Exception:
+        log.exception("record analysis failed")
+        raise gr.Error(APOLOGY, title="Internal error") from None
+    out = Path(tempfile.mkdtemp(prefix="ecg-results-"))
+    csv_path = out / f"{recording.name}_beats.csv"
+    table.to_csv(csv_path, index=False, float_format="%.6g")
+    annotation_path = record.write_annotations(table, recording.name, recording.fs, out)
+    counts = record.summary(table, len(recording.signal), recording.fs)
+    strip = (recording.signal, recording.fs, table["sample"].to_numpy(), table["label"].to_numpy())
+    duration = len(recording.signal) / recording.fs
+    return (summary_html(recording.name, recording.lead, recording.fs, counts, agreed),
+            plots.rhythm_figure(*strip, 0.0, STRIP_SECONDS),
+            gr.Slider(minimum=0, maximum=max(1.0, duration - STRIP_SECONDS), value=0, interactive=True),
+            table[TABLE_COLUMNS].round(4), [str(csv_path), str(annotation_path)], strip)
+
+
+def move_strip(strip, start_s: float):
+    if strip is None:
+        return gr.skip()
+    return plots.rhythm_figure(*strip, start_s, STRIP_SECONDS)
+
+
+def record_tab() -> None:
+    gr.Markdown("Upload a whole single-lead recording: a WFDB record (**.hea and .dat**, optionally its **.atr** to "
+                "compare against) or a **CSV/TXT** with one column of samples. Rates from 100 to 1000 Hz are "
+                "resampled to 360 Hz; results are given at your file's own sample positions and times. "
+                f"Uploads up to {record.MAX_UPLOAD_BYTES // 2**20} MB.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            files = gr.File(label="Recording files", file_count="multiple",
+                            file_types=sorted(record.WFDB_SUFFIXES | record.TEXT_SUFFIXES), elem_id="record-files")
+            fs = gr.Number(label="Sampling rate of a CSV/TXT (Hz)", value=360, minimum=record.MIN_FS,
+                           maximum=record.MAX_FS, elem_id="record-fs")
+            channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
+                                precision=0, minimum=0, elem_id="record-channel")
+            run = gr.Button("Analyze recording", variant="primary", elem_id="analyze-record")
+        with gr.Column(scale=3, min_width=300):
+            summary = gr.HTML('<div class="verdict-empty">Upload a recording and press Analyze recording.</div>',
+                              elem_id="record-summary")
+            downloads = gr.File(label="Downloads: beats as CSV, and a WFDB annotation file (.cnn)",
+                                file_count="multiple", interactive=False, elem_id="record-downloads")
+    strip_plot = gr.Plot(label=f"Rhythm strip, {STRIP_SECONDS:.0f} s, each beat labelled", elem_id="record-strip")
+    start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False, elem_id="record-start")
+    table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
+    strip = gr.State(None)
+    run.click(analyze_recording, [files, fs, channel], [summary, strip_plot, start, table, downloads, strip],
+              api_name="analyze_record")
+    start.release(move_strip, [strip, start], strip_plot, api_name=False)
+
+
 def build() -> gr.Blocks:
     examples, examples_note = example_beats.load_examples()
     by_title = {e.title: e for e in examples}
     with gr.Blocks(title="ECG Arrhythmia Classifier") as demo:
         gr.HTML(HEADER)
         gr.HTML(DISCLAIMER, elem_id="disclaimer")
-        reference = gr.State(None)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=300):
-                text = gr.Textbox(label=f"Beat: {BEAT_LENGTH} samples, MLII, {SAMPLING_RATE} Hz",
-                                  placeholder="e.g. -0.145, -0.145, -0.150, ... (180 values)", lines=7,
-                                  max_lines=12, elem_id="beat-input")
-                with gr.Row():
-                    analyze_btn = gr.Button("Analyze", variant="primary", elem_id="analyze")
-                    clear_btn = gr.Button("Clear", elem_id="clear")
-                example = gr.Dropdown(choices=list(by_title), value=None, label="Example beats from DS2 patients",
-                                      info=examples_note, interactive=bool(examples), elem_id="examples")
-            with gr.Column(scale=3, min_width=300):
-                verdict = gr.HTML(EMPTY_VERDICT, elem_id="verdict")
-                probabilities = gr.Label(label="Class probabilities", num_top_classes=5, elem_id="probabilities")
-        plot = gr.Plot(label="The beat, and the samples that drove the decision", elem_id="beat-plot")
+        with gr.Tab("Single beat"):
+            single_beat_tab(examples, examples_note, by_title)
+        with gr.Tab("Whole recording"):
+            record_tab()
         gr.HTML(FOOTER)
-
-        outputs = [verdict, probabilities, plot]
-        analyze_btn.click(analyze, [text, reference], outputs, api_name="predict")
-        text.submit(analyze, [text, reference], outputs, api_name=False)
-        text.input(lambda: None, None, reference, api_name=False, queue=False)
-
-        def pick(title: str | None):
-            chosen = by_title.get(title)
-            return (chosen.as_text(), chosen.label) if chosen else (gr.skip(), None)
-
-        example.input(pick, example, [text, reference], api_name=False, queue=False).then(
-            analyze, [text, reference], outputs, api_name=False)
-        clear_btn.click(lambda: ("", None, None, EMPTY_VERDICT, None, None), None,
-                        [text, example, reference, verdict, probabilities, plot], api_name=False, queue=False)
     return demo
+
+
+def single_beat_tab(examples: list[example_beats.Example], examples_note: str,
+                    by_title: dict[str, example_beats.Example]) -> None:
+    reference = gr.State(None)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            text = gr.Textbox(label=f"Beat: {BEAT_LENGTH} samples, MLII, {SAMPLING_RATE} Hz",
+                              placeholder="e.g. -0.145, -0.145, -0.150, ... (180 values; Enter analyses)", lines=1,
+                              max_lines=8, elem_id="beat-input")
+            with gr.Row():
+                analyze_btn = gr.Button("Analyze", variant="primary", elem_id="analyze")
+                clear_btn = gr.Button("Clear", elem_id="clear")
+            example = gr.Dropdown(choices=list(by_title), value=None, label="Example beats from DS2 patients",
+                                  info=examples_note, interactive=bool(examples), elem_id="examples")
+        with gr.Column(scale=3, min_width=300):
+            verdict = gr.HTML(EMPTY_VERDICT, elem_id="verdict")
+            probabilities = gr.Label(label="Class probabilities", num_top_classes=5, elem_id="probabilities")
+    plot = gr.Plot(label="The beat, and the samples that drove the decision", elem_id="beat-plot")
+
+    outputs = [verdict, probabilities, plot]
+    analyze_btn.click(analyze, [text, reference], outputs, api_name="predict")
+    text.submit(analyze, [text, reference], outputs, api_name=False)
+    text.input(lambda: None, None, reference, api_name=False, queue=False)
+
+    def pick(title: str | None):
+        chosen = by_title.get(title)
+        return (chosen.as_text(), chosen.label) if chosen else (gr.skip(), None)
+
+    example.input(pick, example, [text, reference], api_name=False, queue=False).then(
+        analyze, [text, reference], outputs, api_name=False)
+    clear_btn.click(lambda: ("", None, None, EMPTY_VERDICT, None, None), None,
+                    [text, example, reference, verdict, probabilities, plot], api_name=False, queue=False)
 
 
 def theme() -> gr.themes.Base:
@@ -150,4 +241,4 @@ demo.queue(default_concurrency_limit=2)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"])
+    demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"], max_file_size=record.MAX_UPLOAD_BYTES)

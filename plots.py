@@ -30,8 +30,8 @@ _SALIENCY_MAP = LinearSegmentedColormap.from_list(
 
 def _styled_axes(fig: Figure):
     ax = fig.subplots()
-    fig.patch.set_facecolor(BACKGROUND)
-    ax.set_facecolor(PANEL)
+    fig.patch.set_facecolor(PANEL)
+    ax.set_facecolor(BACKGROUND)
     for spine in ax.spines.values():
         spine.set_color(GRID)
     ax.tick_params(colors=TEXT, labelsize=8)
@@ -46,7 +46,7 @@ def beat_figure(beat: np.ndarray, saliency: np.ndarray | None = None, title: str
     """The beat as pasted against time from the R-peak, shaded where the decision was made."""
     beat = np.asarray(beat, dtype=float)
     time_ms = (np.arange(len(beat)) - WINDOW_BEFORE) * 1000 / SAMPLING_RATE
-    fig = Figure(figsize=(7.2, 3.2), dpi=100)
+    fig = Figure(figsize=(9.6, 3.2), dpi=100)
     ax = _styled_axes(fig)
     span = np.ptp(beat)
     low, high = beat.min() - 0.1 * span, beat.max() + 0.1 * span
@@ -65,5 +65,33 @@ def beat_figure(beat: np.ndarray, saliency: np.ndarray | None = None, title: str
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(loc="upper right", fontsize=7, facecolor=PANEL, edgecolor=GRID, labelcolor=TEXT)
+    fig.tight_layout()
+    return fig
+
+
+LABEL_COLOURS = {"N": TRACE, "L": "#d2a8ff", "R": "#d2a8ff", "V": PEAK, "A": SALIENCY}
+
+
+def rhythm_figure(signal: np.ndarray, fs: float, samples: np.ndarray, labels: np.ndarray,
+                  start_s: float = 0.0, span_s: float = 10.0) -> Figure:
+    """A strip of the recording with each beat's label drawn at its R-peak."""
+    first = int(max(0.0, start_s) * fs)
+    last = min(len(signal), first + int(span_s * fs))
+    seconds = np.arange(first, last) / fs
+    strip = np.asarray(signal[first:last], dtype=float)
+    fig = Figure(figsize=(9.6, 3.0), dpi=100)
+    ax = _styled_axes(fig)
+    ax.plot(seconds, strip, color=TEXT, linewidth=0.8)
+    inside = (samples >= first) & (samples < last)
+    top = strip.max() + 0.12 * np.ptp(strip) if len(strip) else 1.0
+    for sample, label in zip(samples[inside], labels[inside]):
+        colour = LABEL_COLOURS.get(label, TEXT)
+        ax.plot(sample / fs, signal[sample], "o", color=colour, markersize=3)
+        ax.text(sample / fs, top, label, color=colour, ha="center", va="bottom", fontsize=8, fontweight="bold")
+    if len(strip):
+        ax.set_ylim(strip.min() - 0.05 * np.ptp(strip), top + 0.15 * np.ptp(strip))
+        ax.set_xlim(seconds[0], seconds[0] + span_s)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude")
     fig.tight_layout()
     return fig

@@ -1,0 +1,313 @@
+"""Whole recordings: read, resample to 360 Hz, find every beat, classify it.
+
+    python record.py PATH [--fs HZ] [--channel N] [--out results.csv]
+
+PATH is a WFDB record (its .hea, or the name without extension), a CSV/TXT with
+one column of samples, or a folder of WFDB records. Results are given at the
+input's own sample positions and times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import neurokit2 as nk
+import numpy as np
+import pandas as pd
+import wfdb
+from tqdm import tqdm
+from wfdb import processing
+
+from inference import CLASSES, InputError, predict_proba
+from labels import BEAT_CLASSES
+from mitbih import PREFERRED_LEAD
+from preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows
+
+MIN_FS, MAX_FS = 100.0, 1000.0
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+WFDB_SUFFIXES = {".hea", ".dat", ".atr"}
+TEXT_SUFFIXES = {".csv", ".txt"}
+MIN_SECONDS = 2.0
+MATCH_WINDOW_S = 0.150
+PEAK_SEARCH_S = 0.05
+# Chosen over NeuroKit2's own method, Hamilton, Elgendi, Engelse-Zeelenberg and Rodrigues on records
+# 100, 105, 108, 113, 203, 207, 210 and 231: fewest T waves taken for beats, and the fastest.
+DETECTOR = "pantompkins1985"
+ANNOTATION_EXTENSION = "cnn"
+# WFDB annotation codes that mark a beat (the rest mark rhythm, noise or comments).
+BEAT_SYMBOLS = ("N", "L", "R", "B", "A", "a", "J", "S", "V", "r", "F", "e", "j", "n", "E", "/", "f", "Q", "?")
+BITS_PER_SAMPLE = {"212": 12, "16": 16, "8": 8, "80": 8, "32": 32}
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One lead of a recording, with its reference annotation when there is one."""
+
+    name: str
+    signal: np.ndarray
+    fs: float
+    lead: str
+    reference: wfdb.Annotation | None = None
+
+
+def _check_signal(signal: np.ndarray, fs: float) -> np.ndarray:
+    signal = np.asarray(signal, dtype=np.float64)
+    if fs is None or not np.isfinite(fs):
+        raise InputError("No sampling rate given. State the rate of the recording in Hz (100 to 1000).")
+    if not MIN_FS <= fs <= MAX_FS:
+        raise InputError(f"Sampling rate {fs:g} Hz is outside what the app resamples: {MIN_FS:g} to {MAX_FS:g} Hz.")
+    if signal.ndim != 1:
+        raise InputError(f"Expected one lead (a 1-D signal); got an array of shape {signal.shape}.")
+    if len(signal) < MIN_SECONDS * fs:
+        raise InputError(f"The recording is {len(signal) / fs:.2f} s long, too short for one beat with its "
+                         f"neighbours: at least {MIN_SECONDS:g} s is needed.")
+    if not np.all(np.isfinite(signal)):
+        bad = int(np.flatnonzero(~np.isfinite(signal))[0])
+        raise InputError(f"Sample {bad} is NaN or infinite; every sample must be a real number.")
+    if np.ptp(signal) == 0:
+        raise InputError("The recording is flat: every sample has the same value.")
+    return signal
+
+
+def to_model_rate(signal: np.ndarray, fs: float) -> np.ndarray:
+    """The signal at 360 Hz, the rate the model was trained at."""
+    if fs == SAMPLING_RATE:
+        return signal
+    resampled, _ = processing.resample_sig(signal, fs, SAMPLING_RATE)
+    return resampled
+
+
+def detect_peaks(signal: np.ndarray) -> np.ndarray:
+    """R-peaks of a 360 Hz signal: Pan-Tompkins as NeuroKit2 implements it, moved onto the true peak by wfdb."""
+    cleaned = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")
+    _, info = nk.ecg_peaks(cleaned, sampling_rate=SAMPLING_RATE, method=DETECTOR)
+    peaks = np.asarray(info["ECG_R_Peaks"], dtype=int)
+    if len(peaks) == 0:
+        return peaks
+    corrected = processing.correct_peaks(cleaned, peaks, search_radius=int(PEAK_SEARCH_S * SAMPLING_RATE),
+                                         smooth_window_size=int(0.02 * SAMPLING_RATE), peak_dir="compare")
+    return np.unique(np.asarray(corrected, dtype=int))
+
+
+def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None) -> pd.DataFrame:
+    """Every beat of a 1-D recording: sample (index into `signal`), time_s, label, confidence, RR and probabilities."""
+    report = progress or (lambda fraction, message: None)
+    signal = _check_signal(signal, fs)
+    report(0.1, "resampling to 360 Hz")
+    resampled = to_model_rate(signal, fs)
+    report(0.3, "finding R-peaks")
+    peaks = detect_peaks(resampled)
+    if len(peaks) == 0:
+        raise InputError("No heartbeat was found in the recording. Is it an ECG lead at the rate stated?")
+    report(0.6, f"classifying {len(peaks)} beats")
+    padded = np.pad(resampled, (WINDOW_BEFORE, WINDOW_AFTER), mode="edge")
+    probabilities = predict_proba(cut_windows(padded, peaks + WINDOW_BEFORE))
+    samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(signal) - 1)
+    rr = np.diff(samples) / fs
+    table = pd.DataFrame({
+        "sample": samples,
+        "time_s": samples / fs,
+        "label": np.asarray(CLASSES)[probabilities.argmax(axis=1)],
+        "confidence": probabilities.max(axis=1),
+        "rr_before_s": np.concatenate([[np.nan], rr]),
+        "rr_after_s": np.concatenate([rr, [np.nan]]),
+    })
+    for i, c in enumerate(CLASSES):
+        table[f"p_{c}"] = probabilities[:, i]
+    report(1.0, "done")
+    return table
+
+
+def summary(table: pd.DataFrame, n_samples: int, fs: float) -> dict:
+    """Beats per class, mean heart rate and duration."""
+    duration = n_samples / fs
+    rr = table["rr_after_s"].dropna()
+    return {
+        "duration_s": duration,
+        "beats": len(table),
+        "per_class": {c: int((table["label"] == c).sum()) for c in CLASSES},
+        "mean_heart_rate_bpm": float(60 / rr.mean()) if len(rr) else float("nan"),
+    }
+
+
+def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float) -> dict:
+    """Detection sensitivity and +P against a reference annotation, and class agreement on matched beats."""
+    symbols = np.asarray(reference.symbol)
+    is_beat = np.isin(symbols, BEAT_SYMBOLS)
+    ref_samples = np.asarray(reference.sample)[is_beat]
+    ref_symbols = symbols[is_beat]
+    comparison = processing.compare_annotations(ref_samples, table["sample"].to_numpy(),
+                                                int(MATCH_WINDOW_S * fs))
+    matched_ref = np.asarray(comparison.matched_ref_inds)
+    matched_test = np.asarray(comparison.matched_test_inds)
+    truth = ref_symbols[matched_ref]
+    predicted = table["label"].to_numpy()[matched_test]
+    known = np.isin(truth, BEAT_CLASSES)
+    return {
+        "reference_beats": len(ref_samples),
+        "detected_beats": len(table),
+        "sensitivity": float(comparison.sensitivity),
+        "positive_predictivity": float(comparison.positive_predictivity),
+        "matched_known_beats": int(known.sum()),
+        "class_agreement": float((truth[known] == predicted[known]).mean()) if known.any() else float("nan"),
+        "truth": truth[known],
+        "predicted": predicted[known],
+    }
+
+
+def read_wfdb(path: Path, channel: int | None = None) -> Recording:
+    """A WFDB record's MLII lead (or the channel asked for), with its .atr when present."""
+    base = Path(path).with_suffix("") if Path(path).suffix in {".hea", ".dat", ".atr"} else Path(path)
+    if not base.with_suffix(".hea").is_file():
+        raise InputError(f"No header {base.name}.hea: a WFDB record needs its .hea and .dat files.")
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception as err:
+        raise InputError(f"The header {base.name}.hea could not be read: {err}") from err
+    names = list(header.sig_name or [])
+    if channel is None:
+        if PREFERRED_LEAD not in names and len(names) > 1:
+            raise InputError(f"Record {base.name} has no MLII lead; choose a channel: "
+                             + ", ".join(f"{i} ({n})" for i, n in enumerate(names)) + ".")
+        channel = names.index(PREFERRED_LEAD) if PREFERRED_LEAD in names else 0
+    if not 0 <= channel < len(names):
+        raise InputError(f"Channel {channel} does not exist; record {base.name} has channels 0 to {len(names) - 1}.")
+    dat_files = {base.parent / f for f in (header.file_name or [])}
+    for dat in dat_files:
+        if not dat.is_file():
+            raise InputError(f"The data file {dat.name} named in {base.name}.hea is missing; upload it with the header.")
+    expected = _expected_bytes(header)
+    actual = sum(d.stat().st_size for d in dat_files)
+    if expected is not None and actual < expected:
+        raise InputError(f"{', '.join(sorted(d.name for d in dat_files))} holds {actual:,} bytes but "
+                         f"{base.name}.hea describes {header.sig_len:,} samples ({expected:,} bytes): "
+                         "the data file is truncated or does not belong to this header.")
+    try:
+        record = wfdb.rdrecord(str(base), channels=[channel])
+    except Exception as err:
+        raise InputError(f"Record {base.name} could not be read: {err}") from err
+    reference = None
+    if base.with_suffix(".atr").is_file():
+        try:
+            reference = wfdb.rdann(str(base), "atr")
+        except Exception as err:
+            raise InputError(f"The annotation {base.name}.atr could not be read: {err}") from err
+    return Recording(base.name, record.p_signal[:, 0], float(record.fs), names[channel], reference)
+
+
+def _expected_bytes(header: wfdb.Record) -> int | None:
+    """Bytes the header's data files must hold, for the common formats; None when unknown."""
+    formats = header.fmt or []
+    if not formats or any(f not in BITS_PER_SAMPLE for f in formats) or not header.sig_len:
+        return None
+    offsets = sum(int(o) for o in (header.byte_offset or []) if o)
+    return int(np.ceil(header.sig_len * sum(BITS_PER_SAMPLE[f] for f in formats) / 8)) + offsets
+
+
+def read_text(path: Path) -> np.ndarray:
+    """One column of samples from a CSV or TXT file; a header row is allowed."""
+    text = Path(path).read_text(errors="replace")
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(cell.strip() for cell in r)]
+    if not rows:
+        raise InputError(f"{Path(path).name} is empty: expected one column of samples.")
+    values = []
+    for line, row in enumerate(rows, start=1):
+        cell = row[0].strip()
+        try:
+            values.append(float(cell))
+        except ValueError:
+            if line == 1:
+                continue
+            raise InputError(f"{Path(path).name}, row {line}: '{cell[:20]}' is not a number. "
+                             "Expected one column of samples, with at most one header row.") from None
+    return np.asarray(values)
+
+
+def write_annotations(table: pd.DataFrame, name: str, fs: float, out_dir: Path) -> Path:
+    """The beats as a WFDB annotation file (extension .cnn), to open beside the record in WFDB viewers."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wfdb.wrann(name, ANNOTATION_EXTENSION, table["sample"].to_numpy(dtype=np.int64),
+               symbol=table["label"].tolist(), fs=fs, write_dir=str(out_dir))
+    return out_dir / f"{name}.{ANNOTATION_EXTENSION}"
+
+
+def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None) -> Recording:
+    """A recording from uploaded files: a WFDB record's .hea and .dat (and .atr), or one CSV/TXT."""
+    files = [Path(p) for p in paths or []]
+    if not files:
+        raise InputError("No file uploaded. Upload a WFDB record (.hea and .dat, optionally .atr) or one CSV/TXT.")
+    total = sum(f.stat().st_size for f in files)
+    if total > MAX_UPLOAD_BYTES:
+        raise InputError(f"The upload is {total / 2**20:.1f} MB, over the limit of {MAX_UPLOAD_BYTES / 2**20:.0f} MB.")
+    suffixes = {f.suffix.lower() for f in files}
+    if suffixes & TEXT_SUFFIXES:
+        if len(files) != 1:
+            raise InputError("Upload one CSV/TXT file at a time, or a WFDB record's .hea and .dat files.")
+        return _load(files[0], fs, channel)
+    unknown = suffixes - WFDB_SUFFIXES
+    if unknown:
+        raise InputError(f"Files of type {', '.join(sorted(unknown))} are not read. Upload a WFDB record "
+                         "(.hea, .dat, optionally .atr) or a CSV/TXT with one column of samples.")
+    headers = [f for f in files if f.suffix.lower() == ".hea"]
+    if len(headers) != 1:
+        raise InputError(f"Found {len(headers)} .hea files; upload exactly one WFDB record (its .hea and .dat).")
+    folder = Path(tempfile.mkdtemp(prefix="ecg-upload-"))
+    try:
+        for f in files:
+            shutil.copy(f, folder / f.name)
+        return read_wfdb(folder / headers[0].name, channel)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _records_in(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(path.glob("*.hea"))
+    return [path]
+
+
+def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        if fs is None:
+            raise InputError(f"{path.name} holds bare samples: state their sampling rate in Hz.")
+        return Recording(path.stem, read_text(path), fs, "column 1")
+    return read_wfdb(path, channel)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/TXT file, or folder of WFDB records")
+    p.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV/TXT file (WFDB headers state theirs)")
+    p.add_argument("--channel", type=int, help="channel of a WFDB record to use (default: MLII)")
+    p.add_argument("--out", type=Path, help="CSV file of every beat (for a folder: one CSV with a record column)")
+    args = p.parse_args()
+    tables = []
+    for path in tqdm(_records_in(args.path), desc="records", unit="record"):
+        recording = _load(path, args.fs, args.channel)
+        table = analyze(recording.signal, recording.fs)
+        table.insert(0, "record", recording.name)
+        tables.append(table)
+        counts = summary(table, len(recording.signal), recording.fs)
+        line = f"{recording.name}: {counts['beats']} beats, " + ", ".join(
+            f"{c} {n}" for c, n in counts["per_class"].items())
+        if recording.reference is not None:
+            agreed = agreement(table, recording.reference, recording.fs)
+            line += (f"; detection Se {agreed['sensitivity']:.4f} +P {agreed['positive_predictivity']:.4f}, "
+                     f"class agreement {agreed['class_agreement']:.3f}")
+        tqdm.write(line)
+    result = pd.concat(tables, ignore_index=True)
+    if args.out:
+        result.to_csv(args.out, index=False, float_format="%.6g")
+        print(f"wrote {len(result)} beats to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

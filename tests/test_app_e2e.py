@@ -1,0 +1,68 @@
+"""The launched app through gradio_client: good beats are classified, bad ones refused, the server keeps serving."""
+
+import os
+
+import pytest
+from gradio_client import Client
+
+import mitbih
+from conftest import synthetic_beat
+from server import running_app
+
+
+@pytest.fixture(scope="module")
+def client():
+    env = {"MITDB_DIR": str(mitbih.default_data_dir())} if mitbih.has_data() else {}
+    with running_app(env) as url:
+        yield Client(url, verbose=False)
+
+
+def text_of(beat):
+    return ", ".join(f"{v:.4f}" for v in beat)
+
+
+def test_predict_classifies_a_beat_with_probabilities_and_a_plot(client):
+    verdict, label, plot = client.predict(text_of(synthetic_beat()), api_name="/predict")
+    assert 'class="verdict' in verdict and "confidence" in verdict
+    assert len(label["confidences"]) == 5
+    assert abs(sum(c["confidence"] for c in label["confidences"]) - 1) < 1e-4
+    assert label["label"] in {c["label"] for c in label["confidences"]}
+    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "No samples given"),
+    ("1, 2, three", "Value 3 is 'three'"),
+    (", ".join(["1"] * 100), "Found 100 numbers"),
+    (", ".join(["nan"] * 180), "not a finite number"),
+    (", ".join(["2"] * 180), "flat"),
+])
+def test_bad_input_gets_its_message_and_the_server_keeps_serving(client, text, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(text, api_name="/predict")
+    verdict, label, _ = client.predict(text_of(synthetic_beat(seed=3)), api_name="/predict")
+    assert len(label["confidences"]) == 5
+
+
+def test_the_api_offers_single_beats_and_whole_recordings_only(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert sorted(endpoints) == ["/analyze_record", "/predict"]
+
+
+def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_path):
+    from gradio_client import handle_file
+
+    from conftest import synthetic_ecg
+
+    signal, peaks = synthetic_ecg(fs=250)
+    csv = tmp_path / "strip.csv"
+    csv.write_text("\n".join(f"{v:.5f}" for v in signal))
+    summary, strip, _, table, downloads, *_ = client.predict([handle_file(str(csv))], 250, None,
+                                                             api_name="/analyze_record")
+    assert f"{len(peaks)} beats" in summary
+    assert len(table["data"]) == len(peaks)
+    assert sorted(p.rsplit(".", 1)[-1] for p in downloads) == ["cnn", "csv"]
+    with pytest.raises(Exception, match="is not a number"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("x\n1\n2\nnope\n")
+        client.predict([handle_file(str(bad))], 360, None, api_name="/analyze_record")

@@ -1,0 +1,83 @@
+"""A real browser: Playwright drives headless Chromium through the page as a user would."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import mitbih
+from conftest import ROOT, synthetic_beat
+from server import running_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def url():
+    env = {"MITDB_DIR": str(mitbih.default_data_dir())} if mitbih.has_data() else {}
+    with running_app(env) as address:
+        yield address
+
+
+def paste_and_enter(page, text):
+    box = page.locator("#beat-input textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+@pytest.mark.parametrize("width, height, name", [(1366, 768, "desktop"), (390, 844, "phone")])
+def test_paste_a_beat_press_enter_and_see_class_and_plot(browser, url, width, height, name):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.get_by_text("Research and teaching tool, not a medical device").wait_for()
+    paste_and_enter(page, ", ".join(f"{v:.4f}" for v in synthetic_beat()))
+    page.locator("#verdict .verdict-class").wait_for(timeout=30_000)
+    assert "confidence" in page.locator("#verdict").inner_text()
+    page.locator("#beat-plot img").wait_for(timeout=30_000)
+    assert page.locator("#probabilities").inner_text().count("%") >= 5
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"app-{name}.png"), full_page=True)
+    page.close()
+
+
+def test_a_bad_value_shows_its_message_and_the_page_still_works(browser, url):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(url)
+    values = [f"{v:.4f}" for v in synthetic_beat()]
+    values[41] = "12a"
+    paste_and_enter(page, ", ".join(values))
+    page.get_by_text("Value 42 is '12a', which is not a number").first.wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-error.png"))
+    values[41] = "0.1"
+    paste_and_enter(page, ", ".join(values))
+    page.locator("#verdict .verdict-class").wait_for(timeout=30_000)
+    page.close()
+
+
+@pytest.mark.skipif(not mitbih.has_data(), reason="MIT-BIH data not found; examples need a local copy")
+def test_an_example_from_a_ds2_patient_shows_its_reference_label(browser, url):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(url)
+    page.locator("#examples input").click()
+    page.get_by_role("option", name="V (Premature ventricular contraction): record 200").click()
+    page.locator("#verdict .verdict-reference").wait_for(timeout=30_000)
+    assert "Reference annotation (MIT-BIH): V" in page.locator("#verdict").inner_text()
+    page.get_by_role("button", name="Clear").click()
+    page.locator("#verdict .verdict-empty").wait_for(timeout=10_000)
+    assert page.locator("#beat-input textarea").input_value() == ""
+    page.close()

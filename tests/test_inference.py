@@ -1,0 +1,167 @@
+"""Parsing, refusals, prediction and the safety of the weights loader."""
+
+import json
+import os
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import inference
+from conftest import synthetic_beat
+from inference import InputError
+
+
+def as_text(values, sep=", "):
+    return sep.join(repr(float(v)) for v in values)
+
+
+@pytest.mark.parametrize("separator", [",", ", ", " ", "\n", ";", "; ", "\t", ",\n"])
+def test_any_usual_separator_is_accepted(beat, separator):
+    np.testing.assert_allclose(inference.parse_beat(as_text(beat, separator)), beat)
+
+
+def test_scientific_notation_signs_and_a_trailing_separator_are_accepted(beat):
+    text = ", ".join(f"{v:+.6e}" for v in beat) + ",\n"
+    np.testing.assert_allclose(inference.parse_beat(text), beat, rtol=1e-6)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "No samples given"),
+    ("   \n ", "No samples given"),
+    ("1, 2, abc, 4", "Value 3 is 'abc', which is not a number"),
+    ("1, 2, 0x1F", "Value 3 is '0x1F'"),
+    ("1, 2, 1_000", "Value 3 is '1_000'"),
+    ("1, nan, 2", "Value 2 is 'nan', which is not a finite number"),
+    ("1, -inf, 2", "Value 2 is '-inf', which is not a finite number"),
+    (", ".join(["1"] * 179), "Found 179 numbers; a beat needs exactly 180"),
+    (", ".join(["1"] * 181), "Found 181 numbers"),
+    (", ".join(["0.5"] * 180), "The beat is flat"),
+    (", ".join(["1e300"] * 179 + ["2e300"]), "beyond"),
+    ("1, " * 10_000, "over the limit"),
+])
+def test_bad_input_is_refused_with_a_message_saying_what_is_wrong(text, expected):
+    with pytest.raises(InputError, match=expected.replace("(", r"\(")):
+        inference.parse_beat(text)
+
+
+def test_refusals_say_what_is_expected():
+    with pytest.raises(InputError) as err:
+        inference.parse_beat("hello")
+    assert "180 numbers" in str(err.value) and "360 Hz" in str(err.value)
+
+
+def test_probabilities_cover_five_classes_and_sum_to_one(beat):
+    p = inference.predict_proba(np.stack([beat, synthetic_beat(qrs_width=12, seed=1)]))
+    assert p.shape == (2, 5)
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-6)
+    assert inference.predict_proba(beat).shape == (1, 5)
+    assert inference.CLASSES == ("N", "L", "R", "V", "A")
+
+
+def test_the_class_does_not_depend_on_the_units(beat):
+    versions = np.stack([beat, beat * 200 + 1024, beat * 1000])
+    p = inference.predict_proba(versions)
+    assert len(set(p.argmax(axis=1))) == 1
+    np.testing.assert_allclose(p, p[[0, 0, 0]], atol=1e-4)
+
+
+def test_the_same_input_gives_the_same_probabilities_bit_for_bit(beat):
+    assert np.array_equal(inference.predict_proba(beat), inference.predict_proba(beat))
+
+
+def test_predict_proba_refuses_the_wrong_shape_and_non_finite_values(beat):
+    with pytest.raises(InputError, match="shape"):
+        inference.predict_proba(np.zeros((2, 179)))
+    bad = beat.copy()
+    bad[3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        inference.predict_proba(bad)
+
+
+def test_explanation_gives_class_confidence_and_saliency(beat):
+    result = inference.explain(beat)
+    assert result.label in inference.CLASSES
+    assert result.confidence == max(result.probabilities.values())
+    assert result.saliency.shape == (180,)
+    assert 0 <= result.saliency.min() and result.saliency.max() <= 1
+    assert result.aami_group in {"N", "S", "V"}
+
+
+def test_shipped_weights_match_their_metadata():
+    loaded = inference.shipped_model()
+    meta = loaded.metadata
+    assert meta["classes"] == list(inference.CLASSES)
+    path = inference.WEIGHTS_DIR / meta["weights_file"]
+    assert inference._sha256(path) == meta["weights_sha256"]
+    assert sum(p.numel() for p in loaded.model.parameters()) > 100_000
+
+
+@pytest.fixture
+def weights_copy(tmp_path):
+    for name in os.listdir(inference.WEIGHTS_DIR):
+        shutil.copy(inference.WEIGHTS_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def rewrite_metadata(folder, **changes):
+    path = folder / inference.METADATA_FILE
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+def test_loader_refuses_weights_whose_checksum_does_not_match(weights_copy):
+    path = weights_copy / "ecgcnn.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(inference.WeightsError, match="sha256"):
+        inference.load_model(weights_copy)
+
+
+def test_loader_refuses_metadata_for_other_classes(weights_copy):
+    rewrite_metadata(weights_copy, classes=["N", "V", "L", "R", "A"])
+    with pytest.raises(inference.WeightsError, match="classes"):
+        inference.load_model(weights_copy)
+
+
+def test_loader_refuses_weights_of_another_shape(weights_copy):
+    from safetensors.torch import save_file
+    from model import ECGCNN
+
+    save_file(ECGCNN(kernel_size=3).state_dict(), str(weights_copy / "ecgcnn.safetensors"))
+    rewrite_metadata(weights_copy, weights_sha256=inference._sha256(weights_copy / "ecgcnn.safetensors"))
+    with pytest.raises(inference.WeightsError, match="does not fit"):
+        inference.load_model(weights_copy)
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > exploit-ran.txt",))
+
+
+def test_loader_refuses_a_malicious_pickle_and_never_runs_it(weights_copy, monkeypatch):
+    monkeypatch.chdir(weights_copy)
+    path = weights_copy / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"state": Exploit()}, f)
+    rewrite_metadata(weights_copy, weights_file="evil.pt", weights_sha256=inference._sha256(path))
+    with pytest.raises(inference.WeightsError, match="not a safe weights file"):
+        inference.load_model(weights_copy)
+    assert not (weights_copy / "exploit-ran.txt").exists()
+
+
+def test_loader_reads_a_plain_state_dict_saved_by_torch(weights_copy):
+    state = inference.shipped_model().model.state_dict()
+    torch.save(state, weights_copy / "plain.pt")
+    rewrite_metadata(weights_copy, weights_file="plain.pt", weights_sha256=inference._sha256(weights_copy / "plain.pt"))
+    loaded = inference.load_model(weights_copy)
+    assert torch.equal(loaded.model.state_dict()["head.4.weight"], state["head.4.weight"])
+
+
+def test_missing_weights_folder_gives_a_clear_message(tmp_path):
+    with pytest.raises(inference.WeightsError, match="train a model"):
+        inference.load_model(tmp_path)

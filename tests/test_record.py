@@ -1,0 +1,181 @@
+"""Whole-record analysis on synthetic signals and WFDB records written by the tests themselves."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+
+import mitbih
+import record
+from conftest import ROOT, synthetic_ecg
+from inference import InputError
+
+
+def matched_share(found: np.ndarray, truth: np.ndarray, tolerance: int) -> float:
+    return float(np.mean([np.min(np.abs(found - t)) <= tolerance for t in truth]))
+
+
+def test_every_beat_is_found_and_classified_at_its_own_sample():
+    signal, peaks = synthetic_ecg()
+    table = record.analyze(signal, 360)
+    assert {"sample", "time_s", "label", "confidence"} <= set(table.columns)
+    assert len(table) == len(peaks)
+    assert matched_share(table["sample"].to_numpy(), peaks, tolerance=3) == 1.0
+    np.testing.assert_allclose(table["time_s"], table["sample"] / 360)
+    assert table["label"].isin(["N", "L", "R", "V", "A"]).all()
+    assert ((table["confidence"] > 0) & (table["confidence"] <= 1)).all()
+
+
+@pytest.mark.parametrize("fs", [100, 250, 500, 1000])
+def test_other_rates_are_resampled_and_reported_at_the_input_positions(fs):
+    signal, peaks = synthetic_ecg(fs=fs)
+    table = record.analyze(signal, fs)
+    assert len(table) == len(peaks)
+    assert matched_share(table["sample"].to_numpy(), peaks, tolerance=max(2, int(0.01 * fs))) == 1.0
+    np.testing.assert_allclose(table["time_s"], table["sample"] / fs)
+
+
+@pytest.mark.parametrize("signal, fs, message", [
+    (np.ones(3600), 360, "flat"),
+    (np.zeros(100), 360, "too short"),
+    (synthetic_ecg()[0], 50, "outside what the app resamples"),
+    (synthetic_ecg()[0], None, "No sampling rate"),
+    (np.r_[synthetic_ecg()[0], np.nan], 360, "NaN"),
+    (np.zeros((2, 5000)), 360, "one lead"),
+])
+def test_unusable_signals_are_refused_with_a_reason(signal, fs, message):
+    with pytest.raises(InputError, match=message):
+        record.analyze(signal, fs)
+
+
+def write_record(folder, name="syn", fs=360, names=("MLII", "V1"), with_atr=True):
+    signal, peaks = synthetic_ecg(fs=fs)
+    channels = np.column_stack([signal] + [signal * 0.5] * (len(names) - 1))
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(names), sig_name=list(names), p_signal=channels,
+                fmt=["212"] * len(names), write_dir=str(folder))
+    if with_atr:
+        wfdb.wrann(name, "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(folder))
+    return folder / f"{name}.hea", peaks
+
+
+def test_a_wfdb_record_is_read_on_its_mlii_lead_and_compared_with_its_atr(tmp_path):
+    header, peaks = write_record(tmp_path, names=("V1", "MLII"))
+    rec = record.read_wfdb(header)
+    assert rec.lead == "MLII" and rec.fs == 360 and rec.reference is not None
+    table = record.analyze(rec.signal, rec.fs)
+    agreed = record.agreement(table, rec.reference, rec.fs)
+    assert agreed["sensitivity"] == 1.0 and agreed["positive_predictivity"] == 1.0
+    assert agreed["reference_beats"] == len(peaks)
+
+
+def test_a_record_without_mlii_asks_for_a_channel(tmp_path):
+    header, _ = write_record(tmp_path, names=("V1", "V5"))
+    with pytest.raises(InputError, match="no MLII lead; choose a channel: 0 \\(V1\\), 1 \\(V5\\)"):
+        record.read_wfdb(header)
+    assert record.read_wfdb(header, channel=1).lead == "V5"
+
+
+def test_a_truncated_dat_file_is_refused(tmp_path):
+    header, _ = write_record(tmp_path)
+    dat = tmp_path / "syn.dat"
+    dat.write_bytes(dat.read_bytes()[:5000])
+    with pytest.raises(InputError, match="truncated or does not belong to this header"):
+        record.read_wfdb(header)
+
+
+def test_a_header_that_promises_more_samples_than_its_data_is_refused(tmp_path):
+    header, _ = write_record(tmp_path)
+    lines = header.read_text().splitlines()
+    first = lines[0].split()
+    first[3] = str(int(first[3]) * 2)
+    header.write_text("\n".join([" ".join(first)] + lines[1:]) + "\n")
+    with pytest.raises(InputError, match="truncated or does not belong"):
+        record.read_wfdb(header)
+
+
+def test_a_missing_dat_file_is_named(tmp_path):
+    header, _ = write_record(tmp_path)
+    (tmp_path / "syn.dat").unlink()
+    with pytest.raises(InputError, match="syn.dat named in syn.hea is missing"):
+        record.read_wfdb(header)
+
+
+def test_uploads_in_separate_folders_are_put_back_together(tmp_path):
+    (tmp_path / "made").mkdir()
+    header, _ = write_record(tmp_path / "made")
+    uploads = []
+    for i, f in enumerate(sorted((tmp_path / "made").iterdir())):
+        (tmp_path / f"u{i}").mkdir()
+        uploads.append((tmp_path / f"u{i}" / f.name))
+        uploads[-1].write_bytes(f.read_bytes())
+    rec = record.from_uploads(uploads, None, None)
+    assert rec.name == "syn" and rec.reference is not None
+
+
+@pytest.mark.parametrize("files, message", [
+    ([], "No file uploaded"),
+    (["a.exe"], "not read"),
+    (["a.dat"], "Found 0 .hea files"),
+])
+def test_uploads_that_are_not_a_recording_are_refused(tmp_path, files, message):
+    paths = []
+    for name in files:
+        (tmp_path / name).write_bytes(b"\x00" * 10)
+        paths.append(tmp_path / name)
+    with pytest.raises(InputError, match=message):
+        record.from_uploads(paths, 360, None)
+
+
+def test_an_upload_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(record, "MAX_UPLOAD_BYTES", 1000)
+    big = tmp_path / "big.csv"
+    big.write_text("1\n" * 1000)
+    with pytest.raises(InputError, match="over the limit"):
+        record.from_uploads([big], 360, None)
+
+
+def test_a_csv_with_a_header_row_is_read_and_text_inside_it_is_refused(tmp_path):
+    signal, peaks = synthetic_ecg()
+    good = tmp_path / "ecg.csv"
+    good.write_text("MLII (mV)\n" + "\n".join(f"{v:.5f}" for v in signal))
+    rec = record.from_uploads([good], 360, None)
+    np.testing.assert_allclose(rec.signal, signal, atol=1e-5)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("mv\n0.1\n0.2\nlead off\n0.3\n")
+    with pytest.raises(InputError, match="row 4: 'lead off' is not a number"):
+        record.from_uploads([bad], 360, None)
+    with pytest.raises(InputError, match="state their sampling rate"):
+        record.from_uploads([good], None, None)
+
+
+def test_results_are_written_as_a_wfdb_annotation_that_reads_back(tmp_path):
+    signal, _ = synthetic_ecg()
+    table = record.analyze(signal, 360)
+    path = record.write_annotations(table, "syn", 360, tmp_path)
+    ann = wfdb.rdann(str(tmp_path / "syn"), "cnn")
+    assert path.suffix == ".cnn"
+    np.testing.assert_array_equal(ann.sample, table["sample"])
+    assert ann.symbol == table["label"].tolist()
+
+
+def test_command_line_writes_one_csv_for_a_folder_of_records(tmp_path):
+    write_record(tmp_path, name="one")
+    write_record(tmp_path, name="two")
+    out = tmp_path / "beats.csv"
+    done = subprocess.run([sys.executable, "record.py", str(tmp_path), "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(out)
+    assert set(table["record"]) == {"one", "two"}
+    assert "detection Se 1.0000" in done.stdout
+
+
+def test_a_real_record_is_detected_as_its_reference_says(data_dir):
+    rec = record.read_wfdb(data_dir / "100.hea")
+    table = record.analyze(rec.signal, rec.fs)
+    agreed = record.agreement(table, rec.reference, rec.fs)
+    assert agreed["sensitivity"] > 0.995 and agreed["positive_predictivity"] > 0.995
+    assert agreed["class_agreement"] > 0.9

@@ -113,7 +113,11 @@ def parse_beat(text: str) -> np.ndarray:
         if not _NUMBER.fullmatch(token):
             shown = token if len(token) <= 20 else token[:20] + "…"
             raise InputError(f"Value {position} is '{shown}', which is not a number. Expected {EXPECTED_INPUT}.")
-        values.append(float(token))
+        value = float(token)
+        if not np.isfinite(value):
+            raise InputError(f"Value {position} is '{token}', too large to be a finite number. "
+                             "Every sample must be a real number.")
+        values.append(value)
     if len(values) != BEAT_LENGTH:
         raise InputError(f"Found {len(values)} numbers; a beat needs exactly {BEAT_LENGTH} "
                          f"({BEAT_LENGTH / SAMPLING_RATE:.1f} s at {SAMPLING_RATE} Hz, R-peak at sample "

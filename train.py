@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--patience", type=int, default=8, help="stop after this many epochs without a better validation macro-F1")
     p.add_argument("--epoch-size", type=int, default=24000, help="beats drawn per epoch")
-    p.add_argument("--balance", type=float, default=0.5,
+    p.add_argument("--balance", type=float, default=1.0,
                    help="draw each beat with weight count(class)^-balance: 0 = as found, 1 = classes equal")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)

@@ -3,11 +3,11 @@
 import os
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 import mitbih
-from conftest import synthetic_beat
-from server import running_app
+from synthetic import synthetic_beat, synthetic_ecg
+from local_server import running_app
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +50,6 @@ def test_the_api_offers_single_beats_and_whole_recordings_only(client):
 
 
 def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_path):
-    from gradio_client import handle_file
-
-    from conftest import synthetic_ecg
-
     signal, peaks = synthetic_ecg(fs=250)
     csv = tmp_path / "strip.csv"
     csv.write_text("\n".join(f"{v:.5f}" for v in signal))

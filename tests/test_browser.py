@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 import mitbih
-from conftest import ROOT, synthetic_beat
-from server import running_app
+from conftest import ROOT
+from synthetic import synthetic_beat
+from local_server import running_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"

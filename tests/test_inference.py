@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import inference
-from conftest import synthetic_beat
+from synthetic import synthetic_beat
 from inference import InputError
 
 
@@ -36,6 +36,7 @@ def test_scientific_notation_signs_and_a_trailing_separator_are_accepted(beat):
     ("1, 2, 1_000", "Value 3 is '1_000'"),
     ("1, nan, 2", "Value 2 is 'nan', which is not a finite number"),
     ("1, -inf, 2", "Value 2 is '-inf', which is not a finite number"),
+    ("1, 1e400, 2", "Value 2 is '1e400', too large to be a finite number"),
     (", ".join(["1"] * 179), "Found 179 numbers; a beat needs exactly 180"),
     (", ".join(["1"] * 181), "Found 181 numbers"),
     (", ".join(["0.5"] * 180), "The beat is flat"),

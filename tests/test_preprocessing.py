@@ -1,6 +1,6 @@
 import numpy as np
 
-from conftest import synthetic_beat
+from synthetic import synthetic_beat
 from preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, preprocess
 
 

@@ -10,7 +10,8 @@ import wfdb
 
 import mitbih
 import record
-from conftest import ROOT, synthetic_ecg
+from conftest import ROOT
+from synthetic import synthetic_ecg
 from inference import InputError
 
 

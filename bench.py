@@ -1,0 +1,113 @@
+"""Measure the model, a full request and a whole record; print a table of figures.
+
+    python bench.py [--quick]
+
+Run it on an idle machine: every figure is wall-clock time on this machine's CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import inference
+import mitbih
+import record
+from local_server import http_predict, launched_app, resident_mb
+from synthetic import synthetic_ecg, varied_beat
+
+
+def percentiles(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """p50 and p95 in milliseconds of `repeats` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return float(np.percentile(times, 50) * 1000), float(np.percentile(times, 95) * 1000)
+
+
+def throughput(batch: int, seconds: float = 2.0) -> float:
+    """Beats per second through predict_proba at a batch size."""
+    beats = np.stack([varied_beat(i) for i in range(batch)])
+    inference.predict_proba(beats)
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        inference.predict_proba(beats)
+        done += batch
+    return done / (time.perf_counter() - began)
+
+
+def flops_per_beat() -> int:
+    model = inference.shipped_model().model
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(torch.zeros(1, 180))
+    return counter.get_total_flops()
+
+
+def thirty_minute_record() -> tuple[np.ndarray, float, str]:
+    if mitbih.has_data():
+        rec = record.read_wfdb(mitbih.default_data_dir() / "100.hea")
+        return rec.signal, rec.fs, "MIT-BIH record 100 (650,000 samples)"
+    signal, _ = synthetic_ecg(seconds=650_000 / 360)
+    return signal, 360.0, "a synthetic 30-minute recording (650,000 samples)"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    args = p.parse_args()
+    repeats, soak_requests = (20, 100) if args.quick else (200, 1000)
+    rows: list[tuple[str, str]] = []
+    beat = varied_beat(0)
+    text = ", ".join(f"{v:.6g}" for v in beat)
+
+    p50, p95 = percentiles(lambda: inference.predict_proba(beat), repeats)
+    rows.append(("predict_proba, one beat", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))
+    for batch in (1, 64, 4096):
+        rows.append((f"throughput at batch {batch}", f"{throughput(batch):,.0f} beats/s"))
+    flops = flops_per_beat()
+    rate = throughput(4096)
+    rows.append(("model cost", f"{flops / 1e6:.1f} MFLOP per beat, {flops * rate / 1e9:.1f} GFLOP/s achieved at batch 4096"))
+    p50, p95 = percentiles(lambda: inference.explain(beat), repeats)
+    rows.append(("explain (prediction + Grad-CAM + atypicality)", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))
+
+    signal, fs, what = thirty_minute_record()
+    p50, _ = percentiles(lambda: record.analyze(signal, fs), 3)
+    rows.append((f"whole record: {what}", f"{p50 / 1000:.2f} s end to end (median of 3)"))
+
+    from gradio_client import Client
+    with launched_app() as app:
+        first = time.perf_counter()
+        ok, _ = http_predict(app.url, text)
+        startup = app.started_s + time.perf_counter() - first
+        rows.append(("start-up to first answered request", f"{startup:.1f} s"))
+        rss_start = resident_mb(app.process.pid)
+        p50, p95 = percentiles(lambda: http_predict(app.url, text), repeats)
+        rows.append(("full request, plain HTTP (POST /gradio_api/call/predict)", f"p50 {p50:.0f} ms, p95 {p95:.0f} ms"))
+        client = Client(app.url, verbose=False)
+        p50, p95 = percentiles(lambda: client.predict(text, api_name="/predict"), repeats)
+        rows.append(("full request, gradio_client", f"p50 {p50:.0f} ms, p95 {p95:.0f} ms"))
+        for i in range(soak_requests):
+            http_predict(app.url, ", ".join(f"{v:.6g}" for v in varied_beat(i)))
+        rows.append(("server memory (RSS)", f"{rss_start:.0f} MB after start, {resident_mb(app.process.pid):.0f} MB "
+                                           f"after {soak_requests} more requests"))
+
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}")
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'what':<{width}} | figure |\n|{'-' * (width + 2)}|---|")
+    for name, figure in rows:
+        print(f"| {name:<{width}} | {figure} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Made-up ECG signals for tests, benchmarks and the soak test: no MIT-BIH sample is ever committed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def synthetic_beat(qrs_width: float = 4.0, seed: int = 0) -> np.ndarray:
+    """A made-up beat in mV: P, QRS and T waves as Gaussians, R-peak at index 90, a little noise."""
+    t = np.arange(180, dtype=float)
+    rng = np.random.default_rng(seed)
+    wave = (0.15 * np.exp(-((t - 55) / 8) ** 2) + 1.1 * np.exp(-((t - 90) / qrs_width) ** 2)
+            - 0.2 * np.exp(-((t - 98) / 3) ** 2) + 0.3 * np.exp(-((t - 150) / 12) ** 2))
+    return wave + rng.normal(0, 0.005, 180)
+
+
+def synthetic_ecg(seconds: float = 30.0, fs: float = 360.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A made-up single-lead ECG in mV with slightly irregular beats; returns it and its R-peak samples."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    peaks_s = np.cumsum(rng.uniform(0.7, 0.95, int(seconds / 0.7)))
+    peaks_s = peaks_s[(peaks_s > 0.5) & (peaks_s < seconds - 0.5)]
+    signal = 0.05 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0, 0.01, n)
+    for p in peaks_s:
+        d = t - p
+        signal += (0.15 * np.exp(-((d + 0.1) / 0.02) ** 2) + 1.2 * np.exp(-(d / 0.011) ** 2)
+                   - 0.25 * np.exp(-((d - 0.025) / 0.008) ** 2) + 0.3 * np.exp(-((d - 0.17) / 0.035) ** 2))
+    return signal, np.round(peaks_s * fs).astype(int)
+
+
+def varied_beat(seed: int) -> np.ndarray:
+    """A varied made-up beat: QRS width, amplitude, offset and noise differ from seed to seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(180, dtype=float)
+    width = rng.uniform(3, 14)
+    return (rng.uniform(0.5, 2) * np.exp(-((t - 90) / width) ** 2) + 0.2 * np.exp(-((t - 150) / 12) ** 2)
+            + rng.uniform(-1, 1) + rng.normal(0, 0.02, 180)) * rng.choice([1, 200, 1000])

@@ -36,10 +36,11 @@ WFDB_SUFFIXES = {".hea", ".dat", ".atr"}
 TEXT_SUFFIXES = {".csv", ".txt"}
 MIN_SECONDS = 2.0
 MATCH_WINDOW_S = 0.150
-PEAK_SEARCH_S = 0.05
-# Chosen over NeuroKit2's own method, Hamilton, Elgendi, Engelse-Zeelenberg and Rodrigues on records
-# 100, 105, 108, 113, 203, 207, 210 and 231: fewest T waves taken for beats, and the fastest.
-DETECTOR = "pantompkins1985"
+# NeuroKit2's own detector puts peaks where MIT-BIH's annotators did (median offset 0 samples on
+# records 119, 200, 228, 232), which the classifier's windows need. Pan-Tompkins found fewer T waves
+# (records 113, 231) but put peaks 10 to 22 samples late and missed 38% of record 228's beats; wfdb's
+# correct_peaks did not mend that and moved 20% of record 119's well-placed peaks off, so it is not used.
+DETECTOR = "neurokit"
 ANNOTATION_EXTENSION = "cnn"
 # WFDB annotation codes that mark a beat (the rest mark rhythm, noise or comments).
 BEAT_SYMBOLS = ("N", "L", "R", "B", "A", "a", "J", "S", "V", "r", "F", "e", "j", "n", "E", "/", "f", "Q", "?")
@@ -86,15 +87,10 @@ def to_model_rate(signal: np.ndarray, fs: float) -> np.ndarray:
 
 
 def detect_peaks(signal: np.ndarray) -> np.ndarray:
-    """R-peaks of a 360 Hz signal: Pan-Tompkins as NeuroKit2 implements it, moved onto the true peak by wfdb."""
-    cleaned = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")
+    """R-peaks of a 360 Hz signal, found by NeuroKit2 on its cleaned (0.5 Hz high-passed) signal."""
+    cleaned = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method=DETECTOR)
     _, info = nk.ecg_peaks(cleaned, sampling_rate=SAMPLING_RATE, method=DETECTOR)
-    peaks = np.asarray(info["ECG_R_Peaks"], dtype=int)
-    if len(peaks) == 0:
-        return peaks
-    corrected = processing.correct_peaks(cleaned, peaks, search_radius=int(PEAK_SEARCH_S * SAMPLING_RATE),
-                                         smooth_window_size=int(0.02 * SAMPLING_RATE), peak_dir="compare")
-    return np.unique(np.asarray(corrected, dtype=int))
+    return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=int))
 
 
 def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None) -> pd.DataFrame:

@@ -87,17 +87,19 @@ def analyze(text: str, reference: str | None = None):
 
 
 STRIP_SECONDS = 10.0
-TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "rr_before_s", "rr_after_s"]
+TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
 
 
-def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None) -> str:
+def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None, rr_context: bool) -> str:
     per_class = " · ".join(f"{c} {n}" for c, n in counts["per_class"].items())
     rate = f"{counts['mean_heart_rate_bpm']:.0f} bpm" if counts["beats"] > 1 else "n/a"
     parts = [f'<div class="verdict"><div class="verdict-class">{counts["beats"]} beats in '
              f'{counts["duration_s"] / 60:.1f} min</div>',
              f'<div class="verdict-meta">Record {html.escape(name)}, lead {html.escape(lead)}, {fs:g} Hz · '
              f'mean heart rate {rate}</div>',
-             f'<div class="verdict-meta">{per_class}</div>']
+             f'<div class="verdict-meta">{per_class}</div>',
+             f'<div class="verdict-meta">Labels {"use the RR intervals around each beat" if rr_context else "from the beat model alone"}; '
+             'the table keeps the beat model\'s own answer as beat_label.</div>']
     if agreed:
         parts.append(f'<div class="verdict-reference">Against the uploaded .atr ({agreed["reference_beats"]} '
                      f'beats): detection sensitivity {agreed["sensitivity"]:.2%}, +P '
@@ -107,13 +109,15 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
     return "".join(parts)
 
 
-def analyze_recording(files, fs, channel, progress=gr.Progress()):
+def analyze_recording(files, fs, channel, rr_context=True, progress=gr.Progress()):
     """Classify every beat of an uploaded recording: summary, strip, table and downloads."""
     try:
         progress(0.02, desc="reading the recording")
         recording = record.from_uploads(files, fs, None if channel in (None, "") else int(channel))
         table = record.analyze(recording.signal, recording.fs,
-                               lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message))
+                               lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message),
+                               rr_context=bool(rr_context))
+        rr_context = bool(rr_context) and record.rhythm_params() is not None
         agreed = record.agreement(table, recording.reference, recording.fs) if recording.reference else None
     except inference.InputError as err:
         raise gr.Error(str(err), title="Cannot analyse this recording") from None
@@ -127,7 +131,7 @@ def analyze_recording(files, fs, channel, progress=gr.Progress()):
     counts = record.summary(table, len(recording.signal), recording.fs)
     strip = (recording.signal, recording.fs, table["sample"].to_numpy(), table["label"].to_numpy())
     duration = len(recording.signal) / recording.fs
-    return (summary_html(recording.name, recording.lead, recording.fs, counts, agreed),
+    return (summary_html(recording.name, recording.lead, recording.fs, counts, agreed, rr_context),
             plots.rhythm_figure(*strip, 0.0, STRIP_SECONDS),
             gr.Slider(minimum=0, maximum=max(1.0, duration - STRIP_SECONDS), value=0, interactive=True),
             table[TABLE_COLUMNS].round(4), [str(csv_path), str(annotation_path)], strip)
@@ -152,6 +156,10 @@ def record_tab() -> None:
                            maximum=record.MAX_FS, elem_id="record-fs")
             channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
                                 precision=0, minimum=0, elem_id="record-channel")
+            rr_context = gr.Checkbox(value=True, label="Use the RR intervals around each beat (rhythm context)",
+                                     info="Fitted on held-out DS1 patients, where it helped; on DS2 it lowers "
+                                          "A and V F1 (see README). Off: the beat model alone.",
+                                     elem_id="record-rr")
             run = gr.Button("Analyze recording", variant="primary", elem_id="analyze-record")
         with gr.Column(scale=3, min_width=300):
             summary = gr.HTML('<div class="verdict-empty">Upload a recording and press Analyze recording.</div>',
@@ -162,7 +170,7 @@ def record_tab() -> None:
     start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False, elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
     strip = gr.State(None)
-    run.click(analyze_recording, [files, fs, channel], [summary, strip_plot, start, table, downloads, strip],
+    run.click(analyze_recording, [files, fs, channel, rr_context], [summary, strip_plot, start, table, downloads, strip],
               api_name="analyze_record")
     start.release(move_strip, [strip, start], strip_plot, api_name=False)
 

@@ -13,3 +13,6 @@ CLASS_NAMES = {
 # AAMI EC57 groups: bundle branch blocks count as N, atrial premature beats as S.
 AAMI_GROUP = {"N": "N", "L": "N", "R": "N", "V": "V", "A": "S"}
 AAMI_CLASSES = ("N", "S", "V")
+
+# WFDB annotation codes that mark a beat (the rest mark rhythm, noise or comments).
+BEAT_SYMBOLS = ("N", "L", "R", "B", "A", "a", "J", "S", "V", "r", "F", "e", "j", "n", "E", "/", "f", "Q", "?")

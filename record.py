@@ -1,6 +1,6 @@
 """Whole recordings: read, resample to 360 Hz, find every beat, classify it.
 
-    python record.py PATH [--fs HZ] [--channel N] [--out results.csv]
+    python record.py PATH [--fs HZ] [--channel N] [--out results.csv] [--no-rr-context]
 
 PATH is a WFDB record (its .hea, or the name without extension), a CSV/TXT with
 one column of samples, or a folder of WFDB records. Results are given at the
@@ -25,8 +25,9 @@ import wfdb
 from tqdm import tqdm
 from wfdb import processing
 
-from inference import CLASSES, InputError, predict_proba
-from labels import BEAT_CLASSES
+import rhythm
+from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_proba, shipped_model
+from labels import BEAT_CLASSES, BEAT_SYMBOLS
 from mitbih import PREFERRED_LEAD
 from preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows
 
@@ -42,8 +43,6 @@ MATCH_WINDOW_S = 0.150
 # correct_peaks did not mend that and moved 20% of record 119's well-placed peaks off, so it is not used.
 DETECTOR = "neurokit"
 ANNOTATION_EXTENSION = "cnn"
-# WFDB annotation codes that mark a beat (the rest mark rhythm, noise or comments).
-BEAT_SYMBOLS = ("N", "L", "R", "B", "A", "a", "J", "S", "V", "r", "F", "e", "j", "n", "E", "/", "f", "Q", "?")
 BITS_PER_SAMPLE = {"212": 12, "16": 16, "8": 8, "80": 8, "32": 32}
 Progress = Callable[[float, str], None]
 
@@ -93,8 +92,23 @@ def detect_peaks(signal: np.ndarray) -> np.ndarray:
     return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=int))
 
 
-def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None) -> pd.DataFrame:
-    """Every beat of a 1-D recording: sample (index into `signal`), time_s, label, confidence, RR and probabilities."""
+def rhythm_params() -> dict | None:
+    """The RR-context model when it was judged useful on held-out DS1 patients and fits the shipped weights."""
+    params = rhythm.shipped_params(WEIGHTS_DIR)
+    if params is None or not params["used"]:
+        return None
+    if params["weights_sha256"] != shipped_model().metadata["weights_sha256"]:
+        raise WeightsError(f"{rhythm.RHYTHM_FILE} was fitted for other weights: rerun train_rhythm.py.")
+    return params
+
+
+def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None,
+            rr_context: bool = True) -> pd.DataFrame:
+    """Every beat of a 1-D recording: sample (index into `signal`), time_s, label, confidence and more.
+
+    `label` uses the RR intervals around each beat when `rr_context` is on and the
+    RR-context model is shipped; `beat_label` is always the beat model's own answer.
+    """
     report = progress or (lambda fraction, message: None)
     signal = _check_signal(signal, fs)
     report(0.1, "resampling to 360 Hz")
@@ -106,13 +120,17 @@ def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | 
     report(0.6, f"classifying {len(peaks)} beats")
     padded = np.pad(resampled, (WINDOW_BEFORE, WINDOW_AFTER), mode="edge")
     probabilities = predict_proba(cut_windows(padded, peaks + WINDOW_BEFORE))
+    params = rhythm_params() if rr_context else None
+    final = rhythm.apply(params, probabilities, peaks, SAMPLING_RATE) if params else probabilities
     samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(signal) - 1)
     rr = np.diff(samples) / fs
     table = pd.DataFrame({
         "sample": samples,
         "time_s": samples / fs,
-        "label": np.asarray(CLASSES)[probabilities.argmax(axis=1)],
-        "confidence": probabilities.max(axis=1),
+        "label": np.asarray(CLASSES)[final.argmax(axis=1)],
+        "confidence": final.max(axis=1),
+        "beat_label": np.asarray(CLASSES)[probabilities.argmax(axis=1)],
+        "beat_confidence": probabilities.max(axis=1),
         "rr_before_s": np.concatenate([[np.nan], rr]),
         "rr_after_s": np.concatenate([rr, [np.nan]]),
     })
@@ -146,6 +164,7 @@ def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float) -> dic
     matched_test = np.asarray(comparison.matched_test_inds)
     truth = ref_symbols[matched_ref]
     predicted = table["label"].to_numpy()[matched_test]
+    beat_only = table["beat_label"].to_numpy()[matched_test]
     known = np.isin(truth, BEAT_CLASSES)
     return {
         "reference_beats": len(ref_samples),
@@ -156,6 +175,7 @@ def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float) -> dic
         "class_agreement": float((truth[known] == predicted[known]).mean()) if known.any() else float("nan"),
         "truth": truth[known],
         "predicted": predicted[known],
+        "predicted_beat_only": beat_only[known],
     }
 
 
@@ -284,11 +304,12 @@ def main() -> None:
     p.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV/TXT file (WFDB headers state theirs)")
     p.add_argument("--channel", type=int, help="channel of a WFDB record to use (default: MLII)")
     p.add_argument("--out", type=Path, help="CSV file of every beat (for a folder: one CSV with a record column)")
+    p.add_argument("--no-rr-context", action="store_true", help="label beats with the beat model alone")
     args = p.parse_args()
     tables = []
     for path in tqdm(_records_in(args.path), desc="records", unit="record"):
         recording = _load(path, args.fs, args.channel)
-        table = analyze(recording.signal, recording.fs)
+        table = analyze(recording.signal, recording.fs, rr_context=not args.no_rr_context)
         table.insert(0, "record", recording.name)
         tables.append(table)
         counts = summary(table, len(recording.signal), recording.fs)

@@ -53,7 +53,7 @@ def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_
     signal, peaks = synthetic_ecg(fs=250)
     csv = tmp_path / "strip.csv"
     csv.write_text("\n".join(f"{v:.5f}" for v in signal))
-    summary, strip, _, table, downloads, *_ = client.predict([handle_file(str(csv))], 250, None,
+    summary, strip, _, table, downloads, *_ = client.predict([handle_file(str(csv))], 250, None, True,
                                                              api_name="/analyze_record")
     assert f"{len(peaks)} beats" in summary
     assert len(table["data"]) == len(peaks)
@@ -61,4 +61,4 @@ def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_
     with pytest.raises(Exception, match="is not a number"):
         bad = tmp_path / "bad.csv"
         bad.write_text("x\n1\n2\nnope\n")
-        client.predict([handle_file(str(bad))], 360, None, api_name="/analyze_record")
+        client.predict([handle_file(str(bad))], 360, None, True, api_name="/analyze_record")

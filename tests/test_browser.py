@@ -7,7 +7,7 @@ import pytest
 
 import mitbih
 from conftest import ROOT
-from synthetic import synthetic_beat
+from synthetic import synthetic_beat, synthetic_ecg
 from local_server import running_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -81,4 +81,20 @@ def test_an_example_from_a_ds2_patient_shows_its_reference_label(browser, url):
     page.get_by_role("button", name="Clear").click()
     page.locator("#verdict .verdict-empty").wait_for(timeout=10_000)
     assert page.locator("#beat-input textarea").input_value() == ""
+    page.close()
+
+
+def test_a_recording_uploaded_in_the_record_tab_is_summarised_and_drawn(browser, url, tmp_path):
+    signal, peaks = synthetic_ecg(seconds=40)
+    csv = tmp_path / "strip.csv"
+    csv.write_text("mV\n" + "\n".join(f"{v:.5f}" for v in signal))
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.get_by_role("tab", name="Whole recording").click()
+    page.locator("#record-files input[type=file]").set_input_files(str(csv))
+    page.get_by_role("button", name="Analyze recording").click()
+    page.get_by_text(f"{len(peaks)} beats in 0.7 min").wait_for(timeout=60_000)
+    page.locator("#record-strip img").wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-record.png"), full_page=True)
     page.close()

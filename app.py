@@ -166,7 +166,8 @@ def record_tab() -> None:
                               elem_id="record-summary")
             downloads = gr.File(label="Downloads: beats as CSV, and a WFDB annotation file (.cnn)",
                                 file_count="multiple", interactive=False, elem_id="record-downloads")
-    strip_plot = gr.Plot(label=f"Rhythm strip, {STRIP_SECONDS:.0f} s, each beat labelled", elem_id="record-strip")
+    strip_plot = gr.Plot(label=f"Rhythm strip, {STRIP_SECONDS:.0f} s, each beat labelled", format="png",
+                         elem_id="record-strip")
     start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False, elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
     strip = gr.State(None)
@@ -205,7 +206,7 @@ def single_beat_tab(examples: list[example_beats.Example], examples_note: str,
         with gr.Column(scale=3, min_width=300):
             verdict = gr.HTML(EMPTY_VERDICT, elem_id="verdict")
             probabilities = gr.Label(label="Class probabilities", num_top_classes=5, elem_id="probabilities")
-    plot = gr.Plot(label="The beat, and the samples that drove the decision", elem_id="beat-plot")
+    plot = gr.Plot(label="The beat, and the samples that drove the decision", format="png", elem_id="beat-plot")
 
     outputs = [verdict, probabilities, plot]
     analyze_btn.click(analyze, [text, reference], outputs, api_name="predict")

@@ -87,6 +87,11 @@ def analyze(text: str, reference: str | None = None):
 
 
 STRIP_SECONDS = 10.0
+# Gradio keeps a copy of the page's config for each session (about 150 KB), and every API call is a new
+# session: its default of 10,000 sessions let memory grow 140 MB per 1,000 requests. Older sessions past
+# this many lose only their example's reference label or their rhythm-strip slider.
+SESSION_CAPACITY = 100
+STRIP_STATE_SECONDS = 1800
 TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
 
 
@@ -170,7 +175,7 @@ def record_tab() -> None:
                          elem_id="record-strip")
     start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False, elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
-    strip = gr.State(None)
+    strip = gr.State(None, time_to_live=STRIP_STATE_SECONDS)
     run.click(analyze_recording, [files, fs, channel, rr_context], [summary, strip_plot, start, table, downloads, strip],
               api_name="analyze_record")
     start.release(move_strip, [strip, start], strip_plot, api_name=False)
@@ -250,4 +255,5 @@ demo.queue(default_concurrency_limit=2)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"], max_file_size=record.MAX_UPLOAD_BYTES)
+    demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"], max_file_size=record.MAX_UPLOAD_BYTES,
+                state_session_capacity=SESSION_CAPACITY)

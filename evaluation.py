@@ -70,8 +70,6 @@ def confusion_table(scores: dict) -> str:
 
 def save_confusion_png(scores: dict, path: Path, title: str) -> None:
     """Row-normalised confusion matrix with counts, as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     cm = np.asarray(scores["confusion"], dtype=float)

@@ -62,8 +62,8 @@ def run_soak(url: str, pid: int, requests: list[tuple[str, str]], clients: int) 
         got = data[1]["label"] if ok else str(data)
         if expected not in got:
             wrong.append(f"request {i}: expected {expected!r}, got {got[:120]!r}")
-        if i == 100:
-            memory["after_100"] = resident_mb(pid)
+        if i in (100, len(requests) // 2):
+            memory[f"after_{i}"] = resident_mb(pid)
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(send, range(len(requests))))
@@ -75,6 +75,7 @@ def run_soak(url: str, pid: int, requests: list[tuple[str, str]], clients: int) 
         "p50_ms": float(np.percentile(latencies, 50) * 1000),
         "p95_ms": float(np.percentile(latencies, 95) * 1000),
         "rss_after_100_mb": memory.get("after_100", float("nan")),
+        "rss_halfway_mb": memory.get(f"after_{len(requests) // 2}", float("nan")),
         "rss_after_last_mb": memory["after_last"],
         "rss_growth_mb": memory["after_last"] - memory.get("after_100", float("nan")),
     }
@@ -93,6 +94,7 @@ def main() -> None:
         print("  ", line)
     print(f"latency p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms")
     print(f"server memory {result['rss_after_100_mb']:.0f} MB after request 100, "
+          f"{result['rss_halfway_mb']:.0f} MB halfway, "
           f"{result['rss_after_last_mb']:.0f} MB after the last: growth {result['rss_growth_mb']:+.1f} MB")
 
 

@@ -76,8 +76,9 @@ def parse_args() -> argparse.Namespace:
 
 def make_split(args: argparse.Namespace) -> Split:
     if args.quick:
-        load = lambda records: mitbih.load_beats(records, args.data_dir)  # noqa: E731
-        return Split("quick", load(QUICK_TRAINING), load(QUICK_VALIDATION), load(QUICK_TEST), "DS2 (2 records)")
+        return Split("quick", mitbih.load_beats(QUICK_TRAINING, args.data_dir),
+                     mitbih.load_beats(QUICK_VALIDATION, args.data_dir),
+                     mitbih.load_beats(QUICK_TEST, args.data_dir), "DS2 (2 records)")
     if args.split == "inter":
         return Split("inter-patient", mitbih.load_beats(mitbih.TRAINING, args.data_dir),
                      mitbih.load_beats(mitbih.VALIDATION, args.data_dir),
@@ -117,7 +118,7 @@ def label_indices(labels: np.ndarray) -> np.ndarray:
 
 def draw_epoch(labels: np.ndarray, size: int, balance: float, rng: np.random.Generator) -> np.ndarray:
     """Indices of one epoch, rarer classes drawn more often."""
-    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     weights = counts[inverse].astype(float) ** -balance
     return rng.choice(len(labels), size=size, replace=True, p=weights / weights.sum())
 

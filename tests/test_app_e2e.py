@@ -1,6 +1,5 @@
 """The launched app through gradio_client: good beats are classified, bad ones refused, the server keeps serving."""
 
-import os
 
 import pytest
 from gradio_client import Client, handle_file

@@ -61,3 +61,12 @@ def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_
         bad = tmp_path / "bad.csv"
         bad.write_text("x\n1\n2\nnope\n")
         client.predict([handle_file(str(bad))], 360, None, True, api_name="/analyze_record")
+
+
+def test_the_app_starts_and_classifies_without_any_example_source(tmp_path):
+    with running_app({"MITDB_DIR": str(tmp_path)}) as url:
+        page = Client(url, verbose=False)
+        _, label, _ = page.predict(text_of(synthetic_beat()), api_name="/predict")
+        assert len(label["confidences"]) == 5
+        config = page.config
+    assert "No examples: MITDB_DIR is set to" in str(config)

@@ -87,10 +87,10 @@ def analyze(text: str, reference: str | None = None):
 
 
 STRIP_SECONDS = 10.0
-# Gradio keeps a copy of the page's config for each session (about 150 KB), and every API call is a new
-# session: its default of 10,000 sessions let memory grow 140 MB per 1,000 requests. Older sessions past
-# this many lose only their example's reference label or their rhythm-strip slider.
-SESSION_CAPACITY = 100
+# Gradio keeps a copy of the page's config and latest outputs for each session, and every API call is a
+# new session: its default of 10,000 sessions let memory grow 142 MB per 1,000 requests (50 sessions:
+# +34 to +42 MB). Older sessions past this many lose only an example's reference label or their strip slider.
+SESSION_CAPACITY = 50
 STRIP_STATE_SECONDS = 1800
 TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
 

@@ -97,14 +97,15 @@ TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_be
 
 def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None, rr_context: bool) -> str:
     per_class = " · ".join(f"{c} {n}" for c, n in counts["per_class"].items())
+    source = "use the RR intervals around each beat" if rr_context else "come from the beat model alone"
     rate = f"{counts['mean_heart_rate_bpm']:.0f} bpm" if counts["beats"] > 1 else "n/a"
     parts = [f'<div class="verdict"><div class="verdict-class">{counts["beats"]} beats in '
              f'{counts["duration_s"] / 60:.1f} min</div>',
              f'<div class="verdict-meta">Record {html.escape(name)}, lead {html.escape(lead)}, {fs:g} Hz · '
              f'mean heart rate {rate}</div>',
              f'<div class="verdict-meta">{per_class}</div>',
-             f'<div class="verdict-meta">Labels {"use the RR intervals around each beat" if rr_context else "from the beat model alone"}; '
-             'the table keeps the beat model\'s own answer as beat_label.</div>']
+             f'<div class="verdict-meta">Labels {source}; the table keeps the beat model\'s own answer as '
+             'beat_label.</div>']
     if agreed:
         parts.append(f'<div class="verdict-reference">Against the uploaded .atr ({agreed["reference_beats"]} '
                      f'beats): detection sensitivity {agreed["sensitivity"]:.2%}, +P '
@@ -173,10 +174,12 @@ def record_tab() -> None:
                                 file_count="multiple", interactive=False, elem_id="record-downloads")
     strip_plot = gr.Plot(label=f"Rhythm strip, {STRIP_SECONDS:.0f} s, each beat labelled", format="png",
                          elem_id="record-strip")
-    start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False, elem_id="record-start")
+    start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False,
+                      elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
     strip = gr.State(None, time_to_live=STRIP_STATE_SECONDS)
-    run.click(analyze_recording, [files, fs, channel, rr_context], [summary, strip_plot, start, table, downloads, strip],
+    run.click(analyze_recording, [files, fs, channel, rr_context],
+              [summary, strip_plot, start, table, downloads, strip],
               api_name="analyze_record")
     start.release(move_strip, [strip, start], strip_plot, api_name=False)
 

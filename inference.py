@@ -82,7 +82,8 @@ def load_model(weights_dir: Path = WEIGHTS_DIR) -> LoadedModel:
     if not weights_path.is_file():
         raise WeightsError(f"Weights file {weights_path} is missing.")
     if _sha256(weights_path) != meta["weights_sha256"]:
-        raise WeightsError(f"{weights_path} does not match the sha256 in {meta_path}: the file was changed or corrupted.")
+        raise WeightsError(f"{weights_path} does not match the sha256 in {meta_path}: "
+                           "the file was changed or corrupted.")
     model = ECGCNN(**meta["model_config"])
     try:
         model.load_state_dict(_read_state_dict(weights_path))
@@ -109,7 +110,8 @@ def parse_beat(text: str) -> np.ndarray:
     values = []
     for position, token in enumerate(tokens, start=1):
         if _NOT_FINITE.fullmatch(token):
-            raise InputError(f"Value {position} is '{token}', which is not a finite number. Every sample must be a real number.")
+            raise InputError(f"Value {position} is '{token}', which is not a finite number. "
+                             "Every sample must be a real number.")
         if not _NUMBER.fullmatch(token):
             shown = token if len(token) <= 20 else token[:20] + "…"
             raise InputError(f"Value {position} is '{shown}', which is not a number. Expected {EXPECTED_INPUT}.")

@@ -1,4 +1,7 @@
-"""Start app.py on a free loopback port and call it over plain HTTP, as curl would: for tests, benchmarks and the soak test."""
+"""Start app.py on a free loopback port and call it over plain HTTP, as curl would.
+
+Used by the end-to-end tests, the benchmarks and the soak test.
+"""
 
 from __future__ import annotations
 

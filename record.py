@@ -202,7 +202,8 @@ def read_wfdb(path: Path, channel: int | None = None) -> Recording:
     dat_files = {base.parent / f for f in (header.file_name or [])}
     for dat in dat_files:
         if not dat.is_file():
-            raise InputError(f"The data file {dat.name} named in {base.name}.hea is missing; upload it with the header.")
+            raise InputError(f"The data file {dat.name} named in {base.name}.hea is missing; "
+                             "upload it with the header.")
     expected = _expected_bytes(header)
     actual = sum(d.stat().st_size for d in dat_files)
     if expected is not None and actual < expected:

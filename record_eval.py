@@ -60,7 +60,8 @@ def main() -> None:
              *(line for name, scores in detected.items() for line in (
                  f"## DS2, five classes on detected beats matched to the reference: {name}", "",
                  evaluation.markdown_table(scores["five_class"]), "")),
-             "## Detection per record", "", "| record | reference beats | detected | Se | +P |", "|---|---:|---:|---:|---:|"]
+             "## Detection per record", "",
+             "| record | reference beats | detected | Se | +P |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {n} | {a['reference_beats']} | {a['detected_beats']} | {a['sensitivity']:.4f} "
               f"| {a['positive_predictivity']:.4f} |" for n, a in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)

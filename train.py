@@ -57,7 +57,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--split", choices=("inter", "intra"), default="inter",
                    help="inter: de Chazal DS1/DS2 by patient; intra: random stratified 80/20 split of beats")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--patience", type=int, default=8, help="stop after this many epochs without a better validation macro-F1")
+    p.add_argument("--patience", type=int, default=8,
+                   help="stop after this many epochs without a better validation macro-F1")
     p.add_argument("--epoch-size", type=int, default=24000, help="beats drawn per epoch")
     p.add_argument("--balance", type=float, default=1.0,
                    help="draw each beat with weight count(class)^-balance: 0 = as found, 1 = classes equal")
@@ -256,8 +257,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / WEIGHTS_FILE
     save_file(model.state_dict(), str(weights))
-    command = "python train.py " + (f"--quick --out {args.out}" if args.quick
-                                    else f"--split {args.split} --epochs {args.epochs} --seed {args.seed} --out {args.out}")
+    settings = f"--split {args.split} --epochs {args.epochs} --seed {args.seed} --out {args.out}"
+    command = "python train.py " + (f"--quick --out {args.out}" if args.quick else settings)
     meta = {
         "model": "ECGCNN",
         "model_config": config,

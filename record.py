@@ -184,7 +184,7 @@ def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float) -> dic
 
 def read_wfdb(path: Path, channel: int | None = None) -> Recording:
     """A WFDB record's MLII lead (or the channel asked for), with its .atr when present."""
-    base = Path(path).with_suffix("") if Path(path).suffix in {".hea", ".dat", ".atr"} else Path(path)
+    base = Path(path).with_suffix("") if Path(path).suffix in WFDB_SUFFIXES else Path(path)
     if not base.with_suffix(".hea").is_file():
         raise InputError(f"No header {base.name}.hea: a WFDB record needs its .hea and .dat files.")
     try:

@@ -38,13 +38,9 @@ def rr_features(samples: np.ndarray, fs: float) -> np.ndarray:
     return np.column_stack([before / local, after / local, before / after, local])
 
 
-def features(probabilities: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
-    """Log-probabilities and RR features of beats found at these samples, one row per beat."""
-    return np.column_stack([log_probabilities(probabilities), rr_features(samples, fs)])
-
-
-def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    return np.log(probabilities + 1e-6)
+def features(probabilities: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """The rhythm model's input: log-probabilities beside the rows of rr_features, one row per beat."""
+    return np.column_stack([np.log(probabilities + 1e-6), rr])
 
 
 def fit(x: np.ndarray, labels: np.ndarray) -> dict:
@@ -58,7 +54,7 @@ def fit(x: np.ndarray, labels: np.ndarray) -> dict:
 
 def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
     """The beat model's probabilities with N, V and A decided with rhythm; L and R beats keep theirs."""
-    return rerank(params, probabilities, features(probabilities, samples, fs))
+    return rerank(params, probabilities, features(probabilities, rr_features(samples, fs)))
 
 
 def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ def record_rows(record: int, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np
     beats = mitbih.record_beats(record, data_dir)
     probabilities = inference.predict_proba(beats.windows)
     position = np.searchsorted(all_beats, beats.peaks)
-    x = np.column_stack([rhythm.log_probabilities(probabilities), rhythm.rr_features(all_beats, fs)[position]])
+    x = rhythm.features(probabilities, rhythm.rr_features(all_beats, fs)[position])
     return probabilities, x, beats.labels
 
 

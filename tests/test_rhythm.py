@@ -33,7 +33,7 @@ def fitted_on_made_up_rhythm():
             p = np.full(5, 0.05)
             p[3 if label == "V" else 0] = 0.8  # the beat model calls A beats N: only rhythm tells them apart
             rr = [before + rng.normal(0, 0.03), 1.3 if before < 1 else 1.0, before, 0.8]
-            rows.append(np.r_[rhythm.log_probabilities(p / p.sum()), rr])
+            rows.append(rhythm.features((p / p.sum())[None], np.array([rr]))[0])
             labels.append(label)
     return rhythm.fit(np.array(rows), np.array(labels))
 

@@ -6,12 +6,14 @@ Everything computed here comes from inference.py, examples.py and plots.py.
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 import tempfile
 from pathlib import Path
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 import examples as example_beats
 import inference
@@ -75,14 +77,15 @@ def analyze(text: str, reference: str | None = None):
     try:
         beat = inference.parse_beat(text)
         result = inference.explain(beat)
+        png = plots.beat_png(beat, result.saliency, f"{result.label}: {result.name}, {result.confidence:.0%} confident")
     except inference.InputError as err:
         raise gr.Error(str(err), title="Cannot read this beat") from None
     except Exception:
         log.exception("analysis failed")
         raise gr.Error(APOLOGY, title="Internal error") from None
     probabilities = {_label_name(c): p for c, p in result.probabilities.items()}
-    figure = plots.beat_figure(beat, result.saliency,
-                               f"{result.label}: {result.name}, {result.confidence:.0%} confident")
+    # Already a PNG, so Gradio passes it on as it is instead of drawing and encoding a figure a second time.
+    figure = PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png).decode())
     return verdict_html(result, reference), probabilities, figure
 
 

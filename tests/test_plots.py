@@ -1,0 +1,54 @@
+"""The single-beat plot: a reused, blitted canvas must draw each beat exactly as a fresh figure would."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image
+
+import plots
+from synthetic import varied_beat
+
+
+def saliency_of(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, 180)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
+def test_a_beat_plot_is_a_png_as_wide_as_the_page():
+    image = Image.open(io.BytesIO(plots.beat_png(varied_beat(0), saliency_of(0), "N: normal, 97% confident")))
+    assert image.format == "PNG" and image.size == (960, 320)
+
+
+def test_a_plot_shows_nothing_left_over_from_the_beat_before():
+    canvas = plots.BeatCanvas()
+    first = canvas.png(varied_beat(1), saliency_of(1), "N: normal")
+    other = canvas.png(varied_beat(2) * 1000, saliency_of(2), "V: premature ventricular contraction")
+    again = canvas.png(varied_beat(1), saliency_of(1), "N: normal")
+    assert first == again
+    assert np.abs(pixels(first) - pixels(other)).max() > 100
+
+
+def test_blitting_draws_what_a_full_redraw_draws():
+    canvas = plots.BeatCanvas()
+    canvas.png(varied_beat(3) * 200, saliency_of(4), "A: atrial premature beat")
+    blitted = np.asarray(canvas.canvas.buffer_rgba())[..., :3].astype(int)
+    for artist in canvas.changing:
+        artist.set_animated(False)
+    canvas.canvas.draw()
+    redrawn = np.asarray(canvas.canvas.buffer_rgba())[..., :3].astype(int)
+    # Only the order of the grid and the translucent shading differs: faint, and on few pixels.
+    assert (np.abs(blitted - redrawn).max(axis=2) > 40).mean() < 0.002
+
+
+def test_concurrent_requests_each_get_their_own_beat():
+    seeds = list(range(8)) * 4
+    expected = {s: plots.BeatCanvas().png(varied_beat(s), saliency_of(s), f"beat {s}") for s in set(seeds)}
+    with ThreadPoolExecutor(4) as pool:
+        drawn = list(pool.map(lambda s: plots.beat_png(varied_beat(s), saliency_of(s), f"beat {s}"), seeds))
+    assert all(png == expected[s] for s, png in zip(seeds, drawn))

@@ -31,6 +31,22 @@ def test_every_beat_is_found_and_classified_at_its_own_sample():
     assert ((table["confidence"] > 0) & (table["confidence"] <= 1)).all()
 
 
+def test_tall_late_t_waves_are_not_counted_as_beats():
+    signal, peaks = synthetic_ecg(seconds=60, t_wave_mv=0.6, t_wave_after_s=0.32)
+    found = record.detect_peaks(signal)
+    assert len(found) == len(peaks)
+    assert matched_share(found, peaks, tolerance=3) == 1.0
+
+
+@pytest.mark.parametrize("unit, scale, offset", [("µV", 1000, 0), ("ADC counts", 200, 1024), ("volts", 0.001, 0)])
+def test_beats_are_found_whatever_the_unit(unit, scale, offset):
+    signal, peaks = synthetic_ecg(seconds=60)
+    in_mv = record.detect_peaks(signal)
+    other = record.detect_peaks(signal * scale + offset)
+    assert matched_share(other, peaks, tolerance=3) == 1.0, unit
+    np.testing.assert_array_equal(other, in_mv)
+
+
 @pytest.mark.parametrize("fs", [100, 250, 500, 1000])
 def test_other_rates_are_resampled_and_reported_at_the_input_positions(fs):
     signal, peaks = synthetic_ecg(fs=fs)
@@ -173,6 +189,17 @@ def test_command_line_writes_one_csv_for_a_folder_of_records(tmp_path):
     table = pd.read_csv(out)
     assert set(table["record"]) == {"one", "two"}
     assert "detection Se 1.0000" in done.stdout
+
+
+# +P of NeuroKit2's detector, used before gqrs: 113 0.633, 231 0.793, 232 0.966.
+@pytest.mark.parametrize("number, trouble, least_positive_predictivity", [
+    (113, "tall T waves", 0.95), (231, "blocked P waves", 0.99), (232, "long pauses", 0.99)])
+def test_real_records_that_fooled_the_first_detector_are_detected(data_dir, number, trouble,
+                                                                 least_positive_predictivity):
+    rec = record.read_wfdb(data_dir / f"{number}.hea")
+    agreed = record.agreement(record.analyze(rec.signal, rec.fs), rec.reference, rec.fs)
+    assert agreed["sensitivity"] > 0.995, trouble
+    assert agreed["positive_predictivity"] > least_positive_predictivity, trouble
 
 
 def test_a_real_record_is_detected_and_windowed_exactly_as_in_training(data_dir):

@@ -115,14 +115,15 @@ def _typical_qrs_height(cleaned: np.ndarray) -> float:
 def _place_peaks(cleaned: np.ndarray, marks: np.ndarray) -> np.ndarray:
     """Each mark moved to its QRS's largest deflection, never past halfway to a neighbouring mark."""
     marks = np.unique(np.clip(marks, 0, len(cleaned) - 1))
-    halfway = np.concatenate([[0], (marks[1:] + marks[:-1]) // 2, [len(cleaned)]])
     before, after = (round(s * SAMPLING_RATE) for s in PEAK_SEARCH_S)
-    peaks = []
-    for i, mark in enumerate(marks):
-        first, last = max(halfway[i], mark + before), min(halfway[i + 1], mark + after)
-        stretch = cleaned[first:last]
-        peaks.append(first + int(np.argmax(np.abs(stretch - np.median(stretch)))))
-    return np.unique(np.asarray(peaks, dtype=int))
+    halfway = (marks[1:] + marks[:-1]) // 2
+    first = np.maximum(np.concatenate([[0], halfway]), marks + before)
+    last = np.minimum(np.concatenate([halfway, [len(cleaned)]]), marks + after)
+    positions = marks[:, None] + np.arange(before, after)
+    inside = (positions >= first[:, None]) & (positions < last[:, None])
+    stretches = np.where(inside, cleaned[np.clip(positions, 0, len(cleaned) - 1)], np.nan)
+    deflection = np.abs(stretches - np.nanmedian(stretches, axis=1, keepdims=True))
+    return np.unique(positions[np.arange(len(marks)), np.nanargmax(np.nan_to_num(deflection, nan=-1.0), axis=1)])
 
 
 def rhythm_params() -> dict | None:

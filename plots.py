@@ -83,7 +83,9 @@ class BeatCanvas:
         ax.yaxis.set_label_coords(-0.06, 0.5)
         self.figure.subplots_adjust(**MARGINS)
         top = MARGINS["top"]
-        self.title = self.figure.text(MARGINS["left"], top + 0.05, "", fontsize=10, color=TEXT, va="center")
+        # Centred: the app lays its label badge over the figure's top-left corner.
+        self.title = self.figure.text((MARGINS["left"] + MARGINS["right"]) / 2, top + 0.05, "", fontsize=10,
+                                      color=TEXT, ha="center", va="center")
         self.figure.text(MARGINS["right"], top + 0.07, "▼ - - R-peak (sample 91)", fontsize=7, color=PEAK,
                          ha="right", va="center")
         self.figure.text(MARGINS["right"], top + 0.03, "shading: samples that drove the decision (Grad-CAM)",

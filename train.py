@@ -38,6 +38,7 @@ METADATA_FILE = "ecgcnn.json"
 QUICK_TRAINING = (109, 118, 209, 106)
 QUICK_VALIDATION = (220,)
 QUICK_TEST = (100, 232)
+DEFAULT_WIDTHS = [32, 64, 128, 256]
 
 
 @dataclass
@@ -65,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--kernel-size", type=int, default=7)
+    p.add_argument("--widths", type=int, nargs=4, default=DEFAULT_WIDTHS,
+                   help="filters of the four convolution blocks (smaller: a faster variant)")
     p.add_argument("--no-augment", action="store_true", help="train on the beats as they are")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("weights"), help="folder for weights, metadata and report")
@@ -242,7 +245,8 @@ def main() -> None:
     split = make_split(args)
     print(f"{split.name}: {len(split.train)} training, {len(split.validation)} validation, "
           f"{len(split.test)} test beats")
-    config = {"n_classes": len(BEAT_CLASSES), "beat_length": BEAT_LENGTH, "kernel_size": args.kernel_size}
+    config = {"n_classes": len(BEAT_CLASSES), "beat_length": BEAT_LENGTH, "kernel_size": args.kernel_size,
+              "widths": args.widths}
     model = ECGCNN(**config)
     best, history = fit(model, split, args)
     metrics = {"validation": score(model, split.validation), "test": score(model, split.test)}
@@ -258,6 +262,8 @@ def main() -> None:
     weights = args.out / WEIGHTS_FILE
     save_file(model.state_dict(), str(weights))
     settings = f"--split {args.split} --epochs {args.epochs} --seed {args.seed} --out {args.out}"
+    if args.widths != DEFAULT_WIDTHS:
+        settings += " --widths " + " ".join(map(str, args.widths))
     command = "python train.py " + (f"--quick --out {args.out}" if args.quick else settings)
     meta = {
         "model": "ECGCNN",

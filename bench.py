@@ -64,6 +64,8 @@ def thirty_minute_record() -> tuple[np.ndarray, float, str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    p.add_argument("--model-only", action="store_true",
+                   help="only the model's own figures: compare a variant with ECG_WEIGHTS_DIR=its folder")
     args = p.parse_args()
     repeats, soak_requests = (20, 100) if args.quick else (200, 1000)
     rows: list[tuple[str, str]] = []
@@ -80,7 +82,14 @@ def main() -> None:
                                f"4096 beats a call (the network takes {inference.BATCH_SIZE} at a time)"))
     p50, p95 = percentiles(lambda: inference.explain(beat), repeats)
     rows.append(("explain (prediction + Grad-CAM + atypicality)", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))
+    if not args.model_only:
+        rows += app_rows(text, repeats, soak_requests)
+    print_table(rows)
 
+
+def app_rows(text: str, repeats: int, soak_requests: int) -> list[tuple[str, str]]:
+    """Whole-record analysis and the launched app: start-up, request latency and memory."""
+    rows: list[tuple[str, str]] = []
     signal, fs, what = thirty_minute_record()
     p50, _ = percentiles(lambda: record.analyze(signal, fs), 3)
     rows.append((f"whole record: {what}", f"{p50 / 1000:.2f} s end to end (median of 3)"))
@@ -101,9 +110,14 @@ def main() -> None:
             http_predict(app.url, ", ".join(f"{v:.6g}" for v in varied_beat(i)))
         rows.append(("server memory (RSS)", f"{rss_start:.0f} MB after start, {resident_mb(app.process.pid):.0f} MB "
                                            f"after {soak_requests} more requests"))
+    return rows
 
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    """The figures as a Markdown table, under a line describing the machine and the weights."""
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}")
+          f"torch {torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}; "
+          f"weights from {inference.WEIGHTS_DIR}")
     width = max(len(name) for name, _ in rows)
     print(f"| {'what':<{width}} | figure |\n|{'-' * (width + 2)}|---|")
     for name, figure in rows:

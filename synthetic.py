@@ -15,10 +15,12 @@ def synthetic_beat(qrs_width: float = 4.0, seed: int = 0) -> np.ndarray:
 
 
 def synthetic_ecg(seconds: float = 30.0, fs: float = 360.0, seed: int = 0,
-                  t_wave_mv: float = 0.3, t_wave_after_s: float = 0.17) -> tuple[np.ndarray, np.ndarray]:
+                  t_wave_mv: float = 0.3, t_wave_after_s: float = 0.17,
+                  t_wave_width_s: float = 0.035) -> tuple[np.ndarray, np.ndarray]:
     """A made-up single-lead ECG in mV with slightly irregular beats; returns it and its R-peak samples.
 
-    A tall, late T wave (t_wave_mv 0.6, t_wave_after_s 0.32) is what makes simple detectors count beats twice.
+    A tall, late T wave (t_wave_mv 0.6, t_wave_after_s 0.32) is what makes simple detectors count beats twice;
+    a taller, broader one (1.2 mV, 0.045 s wide, at 0.28 s) fools gqrs too.
     """
     rng = np.random.default_rng(seed)
     n = int(seconds * fs)
@@ -30,7 +32,7 @@ def synthetic_ecg(seconds: float = 30.0, fs: float = 360.0, seed: int = 0,
         d = t - p
         signal += (0.15 * np.exp(-((d + 0.1) / 0.02) ** 2) + 1.2 * np.exp(-(d / 0.011) ** 2)
                    - 0.25 * np.exp(-((d - 0.025) / 0.008) ** 2)
-                   + t_wave_mv * np.exp(-((d - t_wave_after_s) / 0.035) ** 2))
+                   + t_wave_mv * np.exp(-((d - t_wave_after_s) / t_wave_width_s) ** 2))
     return signal, np.round(peaks_s * fs).astype(int)
 
 

@@ -13,6 +13,11 @@ from synthetic import synthetic_beat
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def matched_share(found: np.ndarray, truth: np.ndarray, tolerance: int) -> float:
+    """The share of true peaks with a found peak within `tolerance` samples."""
+    return float(np.mean([np.min(np.abs(found - t)) <= tolerance for t in truth]))
+
+
 @pytest.fixture
 def beat() -> np.ndarray:
     return synthetic_beat()

@@ -11,13 +11,9 @@ import wfdb
 import inference
 import mitbih
 import record
-from conftest import ROOT
+from conftest import ROOT, matched_share
 from synthetic import synthetic_ecg
 from inference import InputError
-
-
-def matched_share(found: np.ndarray, truth: np.ndarray, tolerance: int) -> float:
-    return float(np.mean([np.min(np.abs(found - t)) <= tolerance for t in truth]))
 
 
 def test_every_beat_is_found_and_classified_at_its_own_sample():
@@ -29,22 +25,6 @@ def test_every_beat_is_found_and_classified_at_its_own_sample():
     np.testing.assert_allclose(table["time_s"], table["sample"] / 360)
     assert table["label"].isin(["N", "L", "R", "V", "A"]).all()
     assert ((table["confidence"] > 0) & (table["confidence"] <= 1)).all()
-
-
-def test_tall_late_t_waves_are_not_counted_as_beats():
-    signal, peaks = synthetic_ecg(seconds=60, t_wave_mv=0.6, t_wave_after_s=0.32)
-    found = record.detect_peaks(signal)
-    assert len(found) == len(peaks)
-    assert matched_share(found, peaks, tolerance=3) == 1.0
-
-
-@pytest.mark.parametrize("unit, scale, offset", [("µV", 1000, 0), ("ADC counts", 200, 1024), ("volts", 0.001, 0)])
-def test_beats_are_found_whatever_the_unit(unit, scale, offset):
-    signal, peaks = synthetic_ecg(seconds=60)
-    in_mv = record.detect_peaks(signal)
-    other = record.detect_peaks(signal * scale + offset)
-    assert matched_share(other, peaks, tolerance=3) == 1.0, unit
-    np.testing.assert_array_equal(other, in_mv)
 
 
 @pytest.mark.parametrize("fs", [100, 250, 500, 1000])
@@ -191,9 +171,10 @@ def test_command_line_writes_one_csv_for_a_folder_of_records(tmp_path):
     assert "detection Se 1.0000" in done.stdout
 
 
-# +P of NeuroKit2's detector, used before gqrs: 113 0.633, 231 0.793, 232 0.966.
+# +P of NeuroKit2's detector, used before gqrs: 113 0.633, 231 0.793, 232 0.966; of gqrs without the
+# T-wave test: 113 0.967.
 @pytest.mark.parametrize("number, trouble, least_positive_predictivity", [
-    (113, "tall T waves", 0.95), (231, "blocked P waves", 0.99), (232, "long pauses", 0.99)])
+    (113, "tall T waves", 0.985), (231, "blocked P waves", 0.99), (232, "long pauses", 0.99)])
 def test_real_records_that_fooled_the_first_detector_are_detected(data_dir, number, trouble,
                                                                  least_positive_predictivity):
     rec = record.read_wfdb(data_dir / f"{number}.hea")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+WIDTHS = (32, 64, 128, 256)
+
 
 def conv_block(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
     return nn.Sequential(
@@ -23,7 +25,7 @@ class ECGCNN(nn.Module):
     """
 
     def __init__(self, n_classes: int = 5, beat_length: int = 180, kernel_size: int = 7,
-                 widths: tuple[int, ...] = (32, 64, 128, 256), hidden: int = 128,
+                 widths: tuple[int, ...] = WIDTHS, hidden: int = 128,
                  dropout: float = 0.5) -> None:
         super().__init__()
         channels = (1, *widths)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 import evaluation
 import mitbih
 import typicality
-from model import ECGCNN
+from model import WIDTHS, ECGCNN
 from labels import BEAT_CLASSES
 from preprocessing import (BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE,
                            WINDOW_BEFORE, preprocess)
@@ -38,7 +38,6 @@ METADATA_FILE = "ecgcnn.json"
 QUICK_TRAINING = (109, 118, 209, 106)
 QUICK_VALIDATION = (220,)
 QUICK_TEST = (100, 232)
-DEFAULT_WIDTHS = [32, 64, 128, 256]
 
 
 @dataclass
@@ -66,7 +65,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--kernel-size", type=int, default=7)
-    p.add_argument("--widths", type=int, nargs=4, default=DEFAULT_WIDTHS,
+    p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS),
                    help="filters of the four convolution blocks (smaller: a faster variant)")
     p.add_argument("--no-augment", action="store_true", help="train on the beats as they are")
     p.add_argument("--seed", type=int, default=0)
@@ -262,7 +261,7 @@ def main() -> None:
     weights = args.out / WEIGHTS_FILE
     save_file(model.state_dict(), str(weights))
     settings = f"--split {args.split} --epochs {args.epochs} --seed {args.seed} --out {args.out}"
-    if args.widths != DEFAULT_WIDTHS:
+    if tuple(args.widths) != WIDTHS:
         settings += " --widths " + " ".join(map(str, args.widths))
     command = "python train.py " + (f"--quick --out {args.out}" if args.quick else settings)
     meta = {

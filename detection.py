@@ -1,4 +1,4 @@
-"""R-peaks of a 360 Hz ECG lead: gqrs finds the QRS complexes, T waves are set aside, each peak is placed."""
+"""R-peaks of a 360 Hz ECG lead: gqrs finds the QRS complexes, each peak is placed, T waves are set aside."""
 
 from __future__ import annotations
 
@@ -76,8 +76,10 @@ def _without_t_waves(cleaned: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     shallow = steepest < T_WAVE_SLOPE_RATIO * np.percentile(steepest, 75)
     within = round(T_WAVE_WITHIN_S * SAMPLING_RATE)
     keep = np.ones(len(peaks), dtype=bool)
-    for i in np.flatnonzero(shallow[1:]) + 1:
-        before = np.flatnonzero(keep[:i])[-1]
-        if peaks[i] - peaks[before] < within and steepest[i] < T_WAVE_SLOPE_RATIO * steepest[before]:
+    kept = 0
+    for i in range(1, len(peaks)):
+        if shallow[i] and peaks[i] - peaks[kept] < within and steepest[i] < T_WAVE_SLOPE_RATIO * steepest[kept]:
             keep[i] = False
+        else:
+            kept = i
     return peaks[keep]

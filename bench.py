@@ -74,11 +74,10 @@ def main() -> None:
 
     p50, p95 = percentiles(lambda: inference.predict_proba(beat), repeats)
     rows.append(("predict_proba, one beat", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))
-    for batch in (1, 64, inference.BATCH_SIZE, 4096):
-        rows.append((f"throughput, {batch} beats a call", f"{throughput(batch):,.0f} beats/s"))
+    rates = {batch: throughput(batch) for batch in (1, 64, inference.BATCH_SIZE, 4096)}
+    rows += [(f"throughput, {batch} beats a call", f"{rate:,.0f} beats/s") for batch, rate in rates.items()]
     flops = flops_per_beat()
-    rate = throughput(4096)
-    rows.append(("model cost", f"{flops / 1e6:.1f} MFLOP per beat, {flops * rate / 1e9:.1f} GFLOP/s achieved on "
+    rows.append(("model cost", f"{flops / 1e6:.1f} MFLOP per beat, {flops * rates[4096] / 1e9:.1f} GFLOP/s achieved on "
                                f"4096 beats a call (the network takes {inference.BATCH_SIZE} at a time)"))
     p50, p95 = percentiles(lambda: inference.explain(beat), repeats)
     rows.append(("explain (prediction + Grad-CAM + atypicality)", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))

@@ -43,7 +43,7 @@ def detect_peaks(signal: np.ndarray) -> np.ndarray:
     low, _ = processing.resample_sig(in_mv, SAMPLING_RATE, DETECTION_RATE)
     marks = processing.gqrs_detect(low, fs=DETECTION_RATE, adc_gain=1000, adc_zero=0)
     marks = np.round(np.asarray(marks, dtype=float) * SAMPLING_RATE / DETECTION_RATE).astype(int)
-    return _without_t_waves(cleaned, _place_peaks(cleaned, marks))
+    return _without_t_waves(cleaned, place_peaks(cleaned, marks))
 
 
 def _typical_qrs_height(cleaned: np.ndarray) -> float:
@@ -53,7 +53,7 @@ def _typical_qrs_height(cleaned: np.ndarray) -> float:
     return float(np.median(np.ptp(stretches, axis=1))) or float(np.ptp(cleaned))
 
 
-def _place_peaks(cleaned: np.ndarray, marks: np.ndarray) -> np.ndarray:
+def place_peaks(cleaned: np.ndarray, marks: np.ndarray) -> np.ndarray:
     """Each mark moved to its QRS's largest deflection, never past halfway to a neighbouring mark."""
     marks = np.unique(np.clip(marks, 0, len(cleaned) - 1))
     before, after = (round(s * SAMPLING_RATE) for s in PEAK_SEARCH_S)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from labelled import LabelledRecord
 from labels import BEAT_CLASSES
 from preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows
 
@@ -102,3 +103,12 @@ def load_beats(records: tuple[int, ...], data_dir: Path | None = None,
         np.concatenate([p.records for p in parts]),
         np.concatenate([p.peaks for p in parts]),
     )
+
+
+def labelled_record(record: str, data_dir: Path | None = None) -> LabelledRecord:
+    """One record's lead with its N, L, R, V and A beats, in the form every database reader returns."""
+    signal, ann, fs = read_record(int(record), data_dir)
+    symbols = np.asarray(ann.symbol)
+    keep = np.isin(symbols, BEAT_CLASSES)
+    return LabelledRecord("mitdb", str(record), f"mitdb:{record}", signal, np.asarray(ann.sample)[keep],
+                          symbols[keep])

@@ -29,7 +29,7 @@ from detection import detect_peaks
 from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_proba, shipped_model
 from labels import BEAT_CLASSES, BEAT_SYMBOLS
 from mitbih import PREFERRED_LEAD
-from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows
+from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, to_model_rate
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -70,14 +70,6 @@ def _check_signal(signal: np.ndarray, fs: float) -> np.ndarray:
     if np.ptp(signal) == 0:
         raise InputError("The recording is flat: every sample has the same value.")
     return signal
-
-
-def to_model_rate(signal: np.ndarray, fs: float) -> np.ndarray:
-    """The signal at 360 Hz, the rate the model was trained at."""
-    if fs == SAMPLING_RATE:
-        return signal
-    resampled, _ = processing.resample_sig(signal, fs, SAMPLING_RATE)
-    return resampled
 
 
 def rhythm_params() -> dict | None:

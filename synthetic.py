@@ -23,17 +23,27 @@ def synthetic_ecg(seconds: float = 30.0, fs: float = 360.0, seed: int = 0,
     a taller, broader one (1.2 mV, 0.045 s wide, at 0.28 s) fools gqrs too.
     """
     rng = np.random.default_rng(seed)
-    n = int(seconds * fs)
-    t = np.arange(n) / fs
     peaks_s = np.cumsum(rng.uniform(0.7, 0.95, int(seconds / 0.7)))
     peaks_s = peaks_s[(peaks_s > 0.5) & (peaks_s < seconds - 0.5)]
+    return ecg_with_beats_at(peaks_s, seconds, fs, rng=rng, t_wave_mv=t_wave_mv,
+                             t_wave_after_s=t_wave_after_s, t_wave_width_s=t_wave_width_s)
+
+
+def ecg_with_beats_at(peaks_s: np.ndarray, seconds: float, fs: float = 360.0, qrs_width_s=0.011,
+                      rng: np.random.Generator | None = None, t_wave_mv: float = 0.3, t_wave_after_s: float = 0.17,
+                      t_wave_width_s: float = 0.035) -> tuple[np.ndarray, np.ndarray]:
+    """A made-up ECG in mV with beats at the given times; `qrs_width_s` may give each beat its own width."""
+    rng = rng or np.random.default_rng(0)
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    stretch = np.broadcast_to(np.asarray(qrs_width_s, dtype=float), np.shape(peaks_s)) / 0.011
     signal = 0.05 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0, 0.01, n)
-    for p in peaks_s:
+    for p, k in zip(peaks_s, stretch):
         d = t - p
-        signal += (0.15 * np.exp(-((d + 0.1) / 0.02) ** 2) + 1.2 * np.exp(-(d / 0.011) ** 2)
-                   - 0.25 * np.exp(-((d - 0.025) / 0.008) ** 2)
+        signal += (0.15 * np.exp(-((d + 0.1) / 0.02) ** 2) + 1.2 * np.exp(-(d / (0.011 * k)) ** 2)
+                   - 0.25 * np.exp(-((d - 0.025 * k) / (0.008 * k)) ** 2)
                    + t_wave_mv * np.exp(-((d - t_wave_after_s) / t_wave_width_s) ** 2))
-    return signal, np.round(peaks_s * fs).astype(int)
+    return signal, np.round(np.asarray(peaks_s) * fs).astype(int)
 
 
 def varied_beat(seed: int) -> np.ndarray:

@@ -1,4 +1,6 @@
 import numpy as np
+import pytest
+from scipy.signal import detrend
 
 from synthetic import synthetic_beat
 from preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, preprocess
@@ -23,11 +25,16 @@ def test_same_beat_in_mv_adc_and_microvolts_gives_the_same_input():
 def test_baseline_drift_is_removed():
     beat = synthetic_beat()
     drifted = beat + np.linspace(-2, 2, BEAT_LENGTH)
-    np.testing.assert_allclose(preprocess(drifted), preprocess(beat), atol=1e-4)
+    # A 4 mV ramp, three times the QRS, changes the input by under 0.5% of its spread: the low-pass
+    # filter's start-up at the window's edges is all that is left of it.
+    np.testing.assert_allclose(preprocess(drifted), preprocess(beat), atol=5e-3)
 
 
-def test_output_has_zero_mean_and_unit_variance_per_beat():
-    x = preprocess(np.stack([synthetic_beat(seed=s) for s in range(4)]))
-    assert x.shape == (4, BEAT_LENGTH) and x.dtype == np.float32
-    np.testing.assert_allclose(x.mean(axis=1), 0, atol=1e-5)
-    np.testing.assert_allclose(x.std(axis=1), 1, atol=1e-4)
+@pytest.mark.parametrize("hz, at_least", [(50, 4), (60, 10), (90, 15)])
+def test_mains_hum_and_muscle_noise_above_40_hz_are_cut(hz, at_least):
+    beat = synthetic_beat()
+    hum = 0.3 * np.sin(2 * np.pi * hz * np.arange(BEAT_LENGTH) / 360)
+    inner = slice(20, -20)
+    unfiltered = detrend(beat + hum) - detrend(beat)
+    left = preprocess(beat + hum)[0] * detrend(beat).std() - preprocess(beat)[0] * detrend(beat).std()
+    assert np.abs(unfiltered[inner]).max() > at_least * np.abs(left[inner]).max()

@@ -1,0 +1,62 @@
+"""Training augmentation: peak placement, a slower recorder, drift and noise, drawn per beat."""
+
+import numpy as np
+import pytest
+
+import augment
+import noise
+from beatset import WIDE_HALF
+from preprocessing import BEAT_LENGTH, WINDOW_BEFORE
+from synthetic import ecg_with_beats_at
+
+
+@pytest.fixture(scope="module")
+def wide() -> np.ndarray:
+    times = np.arange(1.0, 59.0, 0.8)
+    signal, peaks = ecg_with_beats_at(times, 60)
+    return np.stack([signal[p - WIDE_HALF:p + WIDE_HALF] for p in peaks])
+
+
+def test_without_changes_the_window_is_the_centred_one(wide):
+    still = augment.Settings(max_shift=0, small_shift=0, stretch=0)
+    out = augment.place(wide, np.random.default_rng(0), still)
+    np.testing.assert_allclose(out, wide[:, WIDE_HALF - WINDOW_BEFORE:WIDE_HALF - WINDOW_BEFORE + BEAT_LENGTH])
+
+
+def test_peaks_are_moved_over_the_whole_range_both_ways(wide):
+    settings = augment.Settings(wide_share=1.0, stretch=0)
+    many = np.repeat(wide, 10, axis=0)
+    peaks = augment.place(many, np.random.default_rng(0), settings).argmax(axis=1) - WINDOW_BEFORE
+    assert peaks.min() < -20 and peaks.max() > 20
+    assert np.abs(peaks).max() <= settings.max_shift + 1
+
+
+def test_a_slower_recorder_keeps_the_beat(wide):
+    beats = augment.place(wide, np.random.default_rng(0), augment.Settings(max_shift=0, small_shift=0, stretch=0))
+    slow = augment.through_low_rate(beats, np.random.default_rng(1), share=1.0)
+    assert not np.allclose(slow, beats)
+    assert all(np.corrcoef(a, b)[0, 1] > 0.9 for a, b in zip(slow, beats))
+    assert np.all(np.abs(slow.argmax(axis=1) - WINDOW_BEFORE) <= 3)
+
+
+def test_noise_is_added_at_the_drawn_snr(wide):
+    beats = augment.place(wide, np.random.default_rng(0), augment.Settings(max_shift=0, small_shift=0, stretch=0))
+    settings = augment.Settings(noisy_share=1.0, snr_db=(6.0, 6.0), kinds=("white",))
+    added = augment.add_noise(beats, np.random.default_rng(0), settings) - beats
+    centre = slice(WINDOW_BEFORE - 36, WINDOW_BEFORE + 36)
+    signal_pow = np.ptp(beats[:, centre], axis=1) ** 2 / 8
+    snr = 10 * np.log10(signal_pow.mean() / (added ** 2).mean())
+    assert snr == pytest.approx(6.0, abs=0.5)
+
+
+def test_augmented_beats_are_model_windows_and_differ_from_draw_to_draw(wide):
+    first = augment.augment(wide, np.random.default_rng(0))
+    again = augment.augment(wide, np.random.default_rng(0))
+    other = augment.augment(wide, np.random.default_rng(1))
+    assert first.shape == (len(wide), BEAT_LENGTH) and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_training_noise_never_includes_the_held_out_family():
+    assert not set(augment.Settings().kinds) & set(noise.SYNTHETIC_HELD_OUT)

@@ -40,8 +40,11 @@ contraction (V) and atrial premature beat (A).</p>
 DISCLAIMER = ("<b>Research and teaching tool, not a medical device.</b> It has not been cleared for clinical use "
               "and must not guide diagnosis or treatment. Paced, fusion and other beats lie outside its five classes.")
 FOOTER = """<div id="app-footer">Trained on the <a href="https://physionet.org/content/mitdb/">MIT-BIH Arrhythmia
-Database</a> (Moody &amp; Mark, IEEE EMB Magazine 2001; Goldberger et al., PhysioNet, Circulation 2000), records of
-patients DS1 only (de Chazal et al. 2004). API: <code>/predict</code> via gradio_client.</div>"""
+Database</a> (Moody &amp; Mark, IEEE EMB Magazine 2001), patients of its DS1 only (de Chazal et al. 2004), the
+<a href="https://physionet.org/content/svdb/">MIT-BIH Supraventricular Arrhythmia Database</a> (Greenwald et al. 1990)
+and <a href="https://physionet.org/content/ptb-xl/">PTB-XL</a> (Wagner et al., Scientific Data 2020), with noise of the
+<a href="https://physionet.org/content/nstdb/">MIT-BIH Noise Stress Test Database</a> (Moody et al. 1984); all from
+PhysioNet (Goldberger et al., Circulation 2000). API: <code>/predict</code> via gradio_client.</div>"""
 
 
 def _label_name(label: str) -> str:
@@ -166,8 +169,8 @@ def record_tab() -> None:
             channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
                                 precision=0, minimum=0, elem_id="record-channel")
             rr_context = gr.Checkbox(value=True, label="Use the RR intervals around each beat (rhythm context)",
-                                     info="Fitted on held-out DS1 patients, where it helped; on DS2 it lowers "
-                                          "A and V F1 (see README). Off: the beat model alone.",
+                                     info="Fitted on what the beat model answered for patients it never trained "
+                                          "on (MIT-BIH DS1 and SVDB, cross-validated). Off: the beat model alone.",
                                      elem_id="record-rr")
             run = gr.Button("Analyze recording", variant="primary", elem_id="analyze-record")
         with gr.Column(scale=3, min_width=300):

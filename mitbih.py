@@ -25,13 +25,6 @@ DS2 = (100, 103, 105, 111, 113, 117, 121, 123, 200, 202, 210, 212, 213, 214,
 PACED = (102, 104, 107, 217)
 ALL_RECORDS = tuple(sorted(DS1 + DS2 + PACED))
 
-# DS1 patients held out for early stopping and model choice. L beats occur in
-# only two DS1 patients (109, 207) and R in three (118, 124, 207); holding any of
-# them out left one L patient to learn from and L F1 0.00 on unseen patients, so
-# validation takes patients with N, V and A beats and every L and R patient trains.
-VALIDATION = (119, 201, 220, 223)
-TRAINING = tuple(r for r in DS1 if r not in VALIDATION)
-
 PREFERRED_LEAD = "MLII"
 # Beats outside the five classes: paced, fusion of paced and normal, fusion of
 # ventricular and normal, and unclassifiable; used to test the atypicality warning.

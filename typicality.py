@@ -2,8 +2,10 @@
 
 Each class's training embeddings give a centre and a spread; a beat's atypicality
 is its standardised distance to the nearest centre. The warning threshold is the
-99th percentile of that distance over held-out validation patients, so about 1
-in 100 ordinary beats of unseen patients is flagged.
+99th percentile of that distance over patients the model did not train on: in
+cross-validation each fold's model measures it on its held-out patients, and the
+shipped model takes the median over folds (the distance is standardised, so it
+carries over from one model of the recipe to another).
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ def distance(embeddings: np.ndarray, stats: dict) -> np.ndarray:
     return np.sqrt((z ** 2).mean(axis=2)).min(axis=1)
 
 
-def fit(model: ECGCNN, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray) -> dict:
-    """Class centres and spread from training beats, threshold from validation beats."""
+def describe(model: ECGCNN, train_x: np.ndarray, train_y: np.ndarray) -> dict:
+    """Class centres and spread of the training beats' embeddings."""
     train = embed(model, train_x)
     classes = np.unique(train_y)
     centres = np.stack([train[train_y == c].mean(axis=0) for c in classes])
     residual = train - centres[np.searchsorted(classes, train_y)]
-    stats = {"centres": centres.tolist(), "scale": (residual.std(axis=0) + 1e-3).tolist()}
-    stats["threshold"] = float(np.percentile(distance(embed(model, val_x), stats), PERCENTILE))
-    stats["percentile"] = PERCENTILE
-    return stats
+    return {"centres": centres.tolist(), "scale": (residual.std(axis=0) + 1e-3).tolist(), "percentile": PERCENTILE}
+
+
+def held_out_threshold(model: ECGCNN, stats: dict, held_out_x: np.ndarray) -> float:
+    """The PERCENTILE-th distance over beats of patients the model did not train on."""
+    return float(np.percentile(distance(embed(model, held_out_x), stats), PERCENTILE))
 
 
 def flagged(model: ECGCNN, stats: dict, x: np.ndarray) -> np.ndarray:

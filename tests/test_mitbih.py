@@ -14,12 +14,6 @@ def test_splits_keep_patients_apart():
     assert len(mitbih.ALL_RECORDS) == 48
 
 
-def test_validation_patients_come_from_ds1_and_never_train():
-    assert set(mitbih.VALIDATION) <= set(mitbih.DS1)
-    assert not set(mitbih.VALIDATION) & set(mitbih.TRAINING)
-    assert set(mitbih.VALIDATION) | set(mitbih.TRAINING) == set(mitbih.DS1)
-
-
 def test_lead_choice_prefers_mlii():
     assert mitbih.lead_index(["V5", "MLII"]) == 1
     assert mitbih.lead_index(["V5", "V2"]) == 0

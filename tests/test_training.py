@@ -1,4 +1,4 @@
-"""train.py in quick mode, and the metadata of the shipped weights."""
+"""train.py: patient weighting, patient-wise folds, quick mode; the shipped weights' metadata and report."""
 
 import json
 import subprocess
@@ -7,36 +7,90 @@ import sys
 import numpy as np
 import pytest
 
+import beatset
 import inference
 import mitbih
+import ptbxl
+import svdb
+import train
 from conftest import ROOT
 
 
+def _beats(labels: list[str], patients: list[str]) -> beatset.BeatSet:
+    n = len(labels)
+    return beatset.BeatSet(np.zeros((n, 2 * beatset.WIDE_HALF), np.float32), np.array(labels), np.array(patients),
+                           np.array([p.split(":")[0] for p in patients]), np.array(patients), np.arange(n))
+
+
+def test_classes_and_databases_weigh_the_same_and_patients_weigh_as_balanced():
+    labels = np.array(["N"] * 100 + ["N"] * 400 + ["L"] * 3 + ["L"] * 300 + ["V"] * 400 + ["V"] * 10)
+    databases = np.array(["mitdb"] * 100 + ["ptbxl"] * 400 + ["ptbxl"] * 3 + ["mitdb"] * 300
+                         + ["mitdb"] * 400 + ["ptbxl"] * 10)
+    patients = np.array(["a"] * 90 + ["b"] * 10 + [f"p{i}" for i in range(400)] + ["c"] * 3 + ["d"] * 300
+                        + ["e"] * 400 + ["q"] * 10)
+    equal = train.draw_weights(labels, patients, databases, 1.0)
+    for c in "NLV":
+        assert equal[labels == c].sum() == pytest.approx(1 / 3)
+    assert equal[(labels == "N") & (databases == "ptbxl")].sum() == pytest.approx(1 / 6)
+    assert equal[patients == "a"].sum() == pytest.approx(equal[patients == "b"].sum())
+    small = train.FULL_SHARE_BEATS
+    assert equal[patients == "q"].sum() / equal[patients == "e"].sum() == pytest.approx(10 / small)
+    by_beat = train.draw_weights(labels, patients, databases, 0.0)
+    assert np.allclose(by_beat[:100], by_beat[0])
+    halfway = train.draw_weights(labels, patients, databases, 0.5)
+    assert halfway[patients == "a"].sum() / halfway[patients == "b"].sum() == pytest.approx(3.0)
+
+
+def test_folds_keep_each_patient_whole_and_give_every_fold_l_and_r_patients():
+    labels, patients = [], []
+    for i in range(40):
+        kind = "L" if i < 6 else "R" if i < 12 else "N"
+        db = "ptbxl" if i % 2 else "svdb"
+        labels += ["N"] * 20 + ([kind] * 5 if kind != "N" else [])
+        patients += [f"{db}:{i}"] * (25 if kind != "N" else 20)
+    beats = _beats(labels, patients)
+    folds = train.patient_folds(beats, 5, seed=0)
+    for p in set(patients):
+        assert len(set(folds[beats.patients == p])) == 1
+    for f in range(5):
+        held = set(beats.labels[folds == f])
+        assert {"L", "R"} <= held
+
+
+def _has_all_data() -> bool:
+    return mitbih.has_data() and bool(svdb.records()) and not ptbxl.metadata().empty
+
+
 @pytest.fixture(scope="module")
-def quick_run(data_dir, tmp_path_factory):
+def quick_run(tmp_path_factory):
+    if not _has_all_data():
+        pytest.skip("MIT-BIH, SVDB and PTB-XL are needed under ../shared/data (or $ECG_DATA_DIR)")
     out = tmp_path_factory.mktemp("quick")
-    done = subprocess.run([sys.executable, "train.py", "--quick", "--data-dir", str(data_dir), "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "train.py", "--quick", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done.stdout
 
 
-def test_quick_training_writes_loadable_weights_metadata_and_report(quick_run):
+def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_predictions(quick_run):
     out, stdout = quick_run
-    assert "epoch 1" in stdout
+    assert "out-of-fold macro-F1" in stdout
     meta = json.loads((out / "ecgcnn.json").read_text())
     assert meta["classes"] == list(inference.CLASSES)
+    assert set(meta["leave_one_database_out"]) == {"svdb", "ptbxl"}
     loaded = inference.load_model(out)
     assert loaded.metadata["weights_sha256"] == meta["weights_sha256"]
     report = (out / "report.md").read_text()
-    assert "Confusion matrix" in report and "AAMI" in report
-    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert "cross-validation" in report and "Leave one database out" in report
+    oof = np.load(out / "oof.npz")
+    assert oof["probabilities"].shape == (len(oof["labels"]), 5)
+    np.testing.assert_allclose(oof["probabilities"].sum(axis=1), 1, atol=1e-4)
 
 
-def test_quick_training_is_reproducible_with_the_same_seed(quick_run, data_dir, tmp_path):
+def test_quick_training_is_reproducible_with_the_same_seed(quick_run, tmp_path):
     out, _ = quick_run
-    again = subprocess.run([sys.executable, "train.py", "--quick", "--data-dir", str(data_dir), "--out", str(tmp_path)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    again = subprocess.run([sys.executable, "train.py", "--quick", "--out", str(tmp_path)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     first = json.loads((out / "ecgcnn.json").read_text())
     second = json.loads((tmp_path / "ecgcnn.json").read_text())
@@ -46,24 +100,31 @@ def test_quick_training_is_reproducible_with_the_same_seed(quick_run, data_dir, 
 def test_shipped_weights_never_saw_a_ds2_patient():
     meta = inference.shipped_model().metadata
     assert meta["split"] == "inter-patient"
-    seen = set(meta["training_records"]) | set(meta["validation_records"])
-    assert seen <= set(mitbih.DS1)
-    assert not seen & set(mitbih.DS2)
+    seen = {int(r) for r in meta["training_data"]["mitdb"]}
+    assert seen == set(mitbih.DS1)
     assert set(meta["test_records"]) == set(mitbih.DS2)
+    assert meta["training_data"]["svdb"] and meta["training_data"]["ptbxl"]
 
 
-def test_shipped_metadata_records_what_the_model_was_trained_with():
+def test_shipped_metadata_records_how_the_model_was_chosen():
     meta = inference.shipped_model().metadata
-    for key in ("classes", "sampling_rate", "beat_length", "preprocessing", "weights_sha256", "metrics", "command"):
+    for key in ("classes", "sampling_rate", "beat_length", "preprocessing", "weights_sha256", "command",
+                "cross_validation", "leave_one_database_out", "recipe", "augmentation"):
         assert key in meta
-    test = meta["metrics"]["test"]["five_class"]
-    assert test["n_beats"] == 48_988
-    assert np.asarray(test["confusion"]).sum() == test["n_beats"]
+    cv = meta["cross_validation"]
+    best = max(cv["candidates"], key=lambda c: c["macro_f1"])
+    assert meta["recipe"]["patient_balance"] == best["patient_balance"]
+    assert cv["chosen_epoch"] == best["chosen_epoch"]
+    assert cv["scores"]["all"]["five_class"]["macro_f1"] == pytest.approx(best["macro_f1"])
+    assert meta["typicality"]["threshold"] == pytest.approx(np.median(cv["typicality_thresholds"]))
 
 
-def test_shipped_ds2_figures_are_what_the_weights_give(data_dir):
+def test_evaluation_report_is_of_the_shipped_weights_and_its_ds2_figures_are_what_they_give(data_dir):
+    results = json.loads((ROOT / "reports" / "evaluation.json").read_text())
     meta = inference.shipped_model().metadata
+    assert results["weights_sha256"] == meta["weights_sha256"]
     beats = mitbih.load_beats(mitbih.DS2, data_dir)
     predicted = np.asarray(inference.CLASSES)[inference.predict_proba(beats.windows).argmax(axis=1)]
+    assert results["ds2"]["five_class"]["n_beats"] == len(beats) == 48_988
     accuracy = float((predicted == beats.labels).mean())
-    assert accuracy == pytest.approx(meta["metrics"]["test"]["five_class"]["accuracy"], abs=1e-4)
+    assert accuracy == pytest.approx(results["ds2"]["five_class"]["accuracy"], abs=1e-4)

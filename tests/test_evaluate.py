@@ -1,0 +1,26 @@
+"""evaluate.py's noise stress: noise of each kind added to whole records at the SNR asked for."""
+
+import numpy as np
+import pytest
+
+import evaluate
+import mitbih
+import noise
+
+
+@pytest.mark.parametrize("kind", evaluate.NOISE_KINDS)
+def test_six_db_less_snr_adds_four_times_the_noise_power(data_dir, kind):
+    if kind in noise.REAL and not noise.has_data():
+        pytest.skip(f"noise recordings not found at {noise.default_dir()}; set ECG_DATA_DIR")
+    clean = mitbih.record_beats(100, data_dir)
+    louder, labels = evaluate.noisy_windows((100,), kind, 0)
+    softer, _ = evaluate.noisy_windows((100,), kind, 6)
+    np.testing.assert_array_equal(labels, clean.labels)
+    ratio = ((louder - clean.windows) ** 2).mean() / ((softer - clean.windows) ** 2).mean()
+    assert ratio == pytest.approx(10 ** 0.6, rel=0.01)
+
+
+def test_the_same_seed_adds_the_same_noise(data_dir):
+    first, _ = evaluate.noisy_windows((100,), "pink", 12)
+    again, _ = evaluate.noisy_windows((100,), "pink", 12)
+    np.testing.assert_array_equal(first, again)

@@ -13,6 +13,7 @@ import argparse
 import csv
 import io
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,6 +294,8 @@ def _records_in(path: Path) -> list[Path]:
 
 def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
     if path.suffix.lower() in TEXT_SUFFIXES:
+        if not path.is_file():
+            raise InputError(f"No file {path}: expected a CSV/TXT with one column of samples.")
         if fs is None:
             raise InputError(f"{path.name} holds bare samples: state their sampling rate in Hz.")
         return Recording(path.stem, read_text(path), fs, "column 1")
@@ -307,8 +310,18 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="CSV file of every beat (for a folder: one CSV with a record column)")
     p.add_argument("--no-rr-context", action="store_true", help="label beats with the beat model alone")
     args = p.parse_args()
+    try:
+        run(args)
+    except (InputError, WeightsError) as err:
+        print(f"record.py: {args.path}: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Analyse every record the command line names; input problems raise InputError."""
     tables = []
-    for path in tqdm(_records_in(args.path), desc="records", unit="record"):
+    paths = _records_in(args.path)
+    for path in tqdm(paths, desc="records", unit="record", disable=len(paths) < 2):
         recording = _load(path, args.fs, args.channel)
         table = analyze(recording.signal, recording.fs, rr_context=not args.no_rr_context)
         table.insert(0, "record", recording.name)

@@ -193,3 +193,21 @@ def test_a_real_record_is_detected_and_windowed_exactly_as_in_training(data_dir)
     assert len(on_the_mark) > 0.8 * len(beats), "most detections should land on the annotated sample"
     expected = inference.predict_proba(beats.windows[np.searchsorted(beats.peaks, on_the_mark["sample"])])
     np.testing.assert_allclose(on_the_mark[[f"p_{c}" for c in inference.CLASSES]].to_numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("missing.hea", None, "No header missing.hea"),
+    ("missing.csv", None, "No file"),
+    ("broken.hea", "not a header\n", "could not be read"),
+    ("words.csv", "a\nb\nc\n", "is not a number"),
+])
+def test_command_line_names_a_bad_file_in_one_line_and_exits_2(tmp_path, name, content, says):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    done = subprocess.run([sys.executable, "record.py", str(path), "--fs", "360"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and name in lines[0] and says in lines[0], done.stderr
+    assert "Traceback" not in done.stderr

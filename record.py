@@ -134,7 +134,9 @@ def summary(table: pd.DataFrame, n_samples: int, fs: float) -> dict:
 
 
 def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float, skip_flutter: bool = False) -> dict:
-    """Detection sensitivity and +P against a reference annotation, and class agreement on matched beats.
+    """Detection sensitivity and +P against a reference annotation, where the detected peaks sit against the
+    reference (median and interquartile range of the offset, in samples; positive: later), and class
+    agreement on matched beats.
 
     With `skip_flutter`, beats and detections inside ventricular flutter or fibrillation episodes (between
     the reference's '[' and ']') are left out, as ANSI/AAMI EC57 scores QRS detection.
@@ -156,8 +158,12 @@ def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float, skip_f
     predicted = table["label"].to_numpy()[matched_test]
     beat_only = table["beat_label"].to_numpy()[matched_test]
     known = np.isin(truth, BEAT_CLASSES)
+    offsets = table["sample"].to_numpy()[matched_test] - ref_samples[matched_ref]
+    quartiles = np.percentile(offsets, [25, 50, 75]) if len(offsets) else np.full(3, np.nan)
     return {
         "reference_beats": len(ref_samples),
+        "peak_offset_median": float(quartiles[1]),
+        "peak_offset_iqr": float(quartiles[2] - quartiles[0]),
         "detected_beats": len(table),
         "sensitivity": float(comparison.sensitivity),
         "positive_predictivity": float(comparison.positive_predictivity),

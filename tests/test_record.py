@@ -211,3 +211,14 @@ def test_command_line_names_a_bad_file_in_one_line_and_exits_2(tmp_path, name, c
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and name in lines[0] and says in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_agreement_reports_where_detected_peaks_sit_against_the_reference():
+    peaks = np.arange(400, 36000, 300)
+    reference = wfdb.Annotation("ref", "atr", sample=peaks, symbol=["N"] * len(peaks))
+    late = peaks + np.where(np.arange(len(peaks)) % 2, 5, 7)
+    table = pd.DataFrame({"sample": late, "label": "N", "beat_label": "N"})
+    agreed = record.agreement(table, reference, 360)
+    assert agreed["peak_offset_median"] == 7.0  # 60 beats 7 samples late, 59 beats 5
+    assert agreed["peak_offset_iqr"] == pytest.approx(2.0)
+    assert agreed["sensitivity"] == 1.0

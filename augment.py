@@ -104,8 +104,7 @@ def _real_segments(kind: str, count: int, rng: np.random.Generator) -> tuple[np.
     channel = rng.integers(2, size=count)
     start = rng.integers(len(source) - BEAT_LENGTH, size=count)
     segments = source[start[:, None] + np.arange(BEAT_LENGTH), channel[:, None]]
-    power = np.array([noise.noise_power(source[:, c]) for c in range(2)])
-    return segments, power[channel]
+    return segments, noise.channel_powers(kind, "train")[channel]
 
 
 def augment(wide: np.ndarray, rng: np.random.Generator, s: Settings = Settings()) -> np.ndarray:

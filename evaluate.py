@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +51,21 @@ def shift_scores(ds2: beatset.BeatSet) -> dict:
     return out
 
 
+@cache
+def _clean_record(record: int) -> tuple[np.ndarray, mitbih.Beats, float]:
+    """A record's lead, its reference beats and nst's signal power, read once for every noise kind and SNR."""
+    signal, _, _ = mitbih.read_record(record)
+    beats = mitbih.record_beats(record)
+    return signal, beats, noise.signal_power(noise.qrs_peak_to_peak(signal, beats.peaks))
+
+
 def noisy_windows(records: tuple[int, ...], kind: str, snr_db: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Every reference beat's window after noise of this kind is added to its whole record at this SNR."""
     windows, labels = [], []
     for record in records:
-        beats = mitbih.record_beats(record)
-        signal, _, _ = mitbih.read_record(record)
+        signal, beats, signal_pow = _clean_record(record)
         rng = np.random.default_rng([seed, record])
         added = noise.noise_signal(kind, len(signal), "test", rng)
-        signal_pow = noise.signal_power(noise.qrs_peak_to_peak(signal, beats.peaks))
         noisy = signal + noise.gain(signal_pow, noise.noise_power(added), snr_db) * added
         windows.append(cut_windows(noisy, beats.peaks))
         labels.append(beats.labels)

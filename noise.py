@@ -50,6 +50,13 @@ def recording(name: str, part: str, data_dir: Path | None = None) -> np.ndarray:
     return np.ascontiguousarray(signal, dtype=np.float32)
 
 
+@cache
+def channel_powers(name: str, part: str) -> np.ndarray:
+    """nst's N of each channel of a real noise recording's part, measured once."""
+    source = recording(name, part)
+    return np.array([noise_power(source[:, c]) for c in range(source.shape[1])])
+
+
 def signal_power(peak_to_peak: np.ndarray) -> float:
     """nst's S from the beats' QRS peak-to-peak amplitudes."""
     return float(stats.trim_mean(peak_to_peak, TRIM)) ** 2 / 8

@@ -101,9 +101,10 @@ STRIP_STATE_SECONDS = 1800
 TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
 
 
-def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None, rr_context: bool) -> str:
+def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None, use_context: bool) -> str:
     per_class = " · ".join(f"{c} {n}" for c, n in counts["per_class"].items())
-    source = "use the RR intervals around each beat" if rr_context else "come from the beat model alone"
+    source = ("read each beat in its context (RR intervals, the record's dominant beat)" if use_context
+              else "come from the beat model alone")
     rate = f"{counts['mean_heart_rate_bpm']:.0f} bpm" if counts["beats"] > 1 else "n/a"
     parts = [f'<div class="verdict"><div class="verdict-class">{counts["beats"]} beats in '
              f'{counts["duration_s"] / 60:.1f} min</div>',
@@ -121,15 +122,15 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
     return "".join(parts)
 
 
-def analyze_recording(files, fs, channel, rr_context=True, progress=gr.Progress()):
+def analyze_recording(files, fs, channel, use_context=True, progress=gr.Progress()):
     """Classify every beat of an uploaded recording: summary, strip, table and downloads."""
     try:
         progress(0.02, desc="reading the recording")
         recording = record.from_uploads(files, fs, None if channel in (None, "") else int(channel))
         table = record.analyze(recording.signal, recording.fs,
                                lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message),
-                               rr_context=bool(rr_context))
-        rr_context = bool(rr_context) and record.rhythm_params() is not None
+                               use_context=bool(use_context))
+        use_context = bool(use_context) and record.context_params() is not None
         agreed = record.agreement(table, recording.reference, recording.fs) if recording.reference else None
     except inference.InputError as err:
         raise gr.Error(str(err), title="Cannot analyse this recording") from None
@@ -143,7 +144,7 @@ def analyze_recording(files, fs, channel, rr_context=True, progress=gr.Progress(
     counts = record.summary(table, len(recording.signal), recording.fs)
     strip = (recording.signal, recording.fs, table["sample"].to_numpy(), table["label"].to_numpy())
     duration = len(recording.signal) / recording.fs
-    return (summary_html(recording.name, recording.lead, recording.fs, counts, agreed, rr_context),
+    return (summary_html(recording.name, recording.lead, recording.fs, counts, agreed, use_context),
             plots.rhythm_figure(*strip, 0.0, STRIP_SECONDS),
             gr.Slider(minimum=0, maximum=max(1.0, duration - STRIP_SECONDS), value=0, interactive=True),
             table[TABLE_COLUMNS].round(4), [str(csv_path), str(annotation_path)], strip)
@@ -168,10 +169,11 @@ def record_tab() -> None:
                            maximum=record.MAX_FS, elem_id="record-fs")
             channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
                                 precision=0, minimum=0, elem_id="record-channel")
-            rr_context = gr.Checkbox(value=True, label="Use the RR intervals around each beat (rhythm context)",
-                                     info="Fitted on what the beat model answered for patients it never trained "
-                                          "on (MIT-BIH DS1 and SVDB, cross-validated). Off: the beat model alone.",
-                                     elem_id="record-rr")
+            use_context = gr.Checkbox(value=True, label="Read each beat in its context (RR intervals, the "
+                                                        "record's dominant beat)",
+                                      info="Fitted on what the beat model answered for patients it never trained "
+                                           "on (MIT-BIH DS1 and SVDB, cross-validated). Off: the beat model alone.",
+                                      elem_id="record-rr")
             run = gr.Button("Analyze recording", variant="primary", elem_id="analyze-record")
         with gr.Column(scale=3, min_width=300):
             summary = gr.HTML('<div class="verdict-empty">Upload a recording and press Analyze recording.</div>',
@@ -184,7 +186,7 @@ def record_tab() -> None:
                       elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
     strip = gr.State(None, time_to_live=STRIP_STATE_SECONDS)
-    run.click(analyze_recording, [files, fs, channel, rr_context],
+    run.click(analyze_recording, [files, fs, channel, use_context],
               [summary, strip_plot, start, table, downloads, strip],
               api_name="analyze_record")
     start.release(move_strip, [strip, start], strip_plot, api_name=False)

@@ -1,10 +1,13 @@
 """Whole recordings: read, resample to 360 Hz, find every beat, classify it.
 
-    python record.py PATH [--fs HZ] [--channel N] [--out results.csv] [--no-rr-context]
+    python record.py PATH [--fs HZ] [--channel N] [--out results.csv] [--no-context]
+    python record.py FOLDER [--out DIR] [--workers N | --scheduler tcp://host:8786]
 
-PATH is a WFDB record (its .hea, or the name without extension), a CSV/TXT with
-one column of samples, or a folder of WFDB records. Results are given at the
-input's own sample positions and times.
+PATH is a WFDB record (its .hea, or the name without extension) or a CSV/TXT with
+one column of samples. Results are given at the input's own sample positions and
+times. A FOLDER of WFDB records is analysed in parallel on Dask (archive.py): one
+CSV and .cnn per record and summary.csv in DIR (default results/FOLDER_NAME); a
+re-run skips records already done; exit status 2 if any record failed.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import wfdb
-from tqdm import tqdm
 from wfdb import processing
 
-import rhythm
+import context
 from detection import detect_peaks
 from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_proba, shipped_model
 from labels import BEAT_CLASSES, BEAT_SYMBOLS
@@ -33,14 +35,17 @@ from mitbih import PREFERRED_LEAD
 from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, to_model_rate
 
 MIN_FS, MAX_FS = 100.0, 1000.0
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = 128 * 1024 * 1024  # a 24-hour two-lead format-212 record at 360 Hz is about 95 MB
 WFDB_SUFFIXES = {".hea", ".dat", ".atr"}
 TEXT_SUFFIXES = {".csv", ".txt"}
 MIN_SECONDS = 2.0
+SEGMENT_S = 1800.0  # longer recordings are analysed in stretches of 30 minutes, each with its own context
+MARGIN_S = 10.0
 MATCH_WINDOW_S = 0.150
 ANNOTATION_EXTENSION = "cnn"
 BITS_PER_SAMPLE = {"212": 12, "16": 16, "8": 8, "80": 8, "32": 32}
 Progress = Callable[[float, str], None]
+Reader = Callable[[int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -54,71 +59,119 @@ class Recording:
     reference: wfdb.Annotation | None = None
 
 
-def _check_signal(signal: np.ndarray, fs: float) -> np.ndarray:
-    signal = np.asarray(signal, dtype=np.float64)
+def _check_recording(n_samples: int, fs: float, shape: tuple[int, ...] = ()) -> None:
+    """The rate and length of a recording, before any of it is analysed."""
     if fs is None or not np.isfinite(fs):
         raise InputError("No sampling rate given. State the rate of the recording in Hz (100 to 1000).")
     if not MIN_FS <= fs <= MAX_FS:
         raise InputError(f"Sampling rate {fs:g} Hz is outside what the app resamples: {MIN_FS:g} to {MAX_FS:g} Hz.")
-    if signal.ndim != 1:
-        raise InputError(f"Expected one lead (a 1-D signal); got an array of shape {signal.shape}.")
-    if len(signal) < MIN_SECONDS * fs:
-        raise InputError(f"The recording is {len(signal) / fs:.2f} s long, too short for one beat with its "
+    if len(shape) > 1:
+        raise InputError(f"Expected one lead (a 1-D signal); got an array of shape {shape}.")
+    if n_samples < MIN_SECONDS * fs:
+        raise InputError(f"The recording is {n_samples / fs:.2f} s long, too short for one beat with its "
                          f"neighbours: at least {MIN_SECONDS:g} s is needed.")
-    if not np.all(np.isfinite(signal)):
-        bad = int(np.flatnonzero(~np.isfinite(signal))[0])
+
+
+def _check_samples(stretch: np.ndarray, first_sample: int) -> np.ndarray:
+    stretch = np.asarray(stretch, dtype=np.float64)
+    if not np.all(np.isfinite(stretch)):
+        bad = first_sample + int(np.flatnonzero(~np.isfinite(stretch))[0])
         raise InputError(f"Sample {bad} is NaN or infinite; every sample must be a real number.")
-    if np.ptp(signal) == 0:
-        raise InputError("The recording is flat: every sample has the same value.")
-    return signal
+    return stretch
 
 
-def rhythm_params() -> dict | None:
-    """The RR-context model when it was judged useful on held-out DS1 patients and fits the shipped weights."""
-    params = rhythm.shipped_params(WEIGHTS_DIR)
+def context_params() -> dict | None:
+    """The context model when it was judged useful on held-out training patients and fits the shipped weights."""
+    params = context.shipped_params(WEIGHTS_DIR)
     if params is None or not params["used"]:
         return None
     if params["weights_sha256"] != shipped_model().metadata["weights_sha256"]:
-        raise WeightsError(f"{rhythm.RHYTHM_FILE} was fitted for other weights: rerun train_rhythm.py.")
+        raise WeightsError(f"{context.CONTEXT_FILE} was fitted for other weights: rerun train_context.py.")
     return params
 
 
 def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None,
-            rr_context: bool = True) -> pd.DataFrame:
+            use_context: bool = True, segment_s: float | None = SEGMENT_S) -> pd.DataFrame:
     """Every beat of a 1-D recording: sample (index into `signal`), time_s, label, confidence and more.
 
-    `label` uses the RR intervals around each beat when `rr_context` is on and the
-    RR-context model is shipped; `beat_label` is always the beat model's own answer.
+    `label` reads each beat in its context (rhythm, the record's dominant beat) when `use_context` is on and the
+    context model is shipped; `beat_label` is always the beat model's own answer. Recordings longer than
+    `segment_s` are analysed a stretch at a time (see analyze_stretches); None analyses them whole.
     """
+    signal = np.asarray(signal)
+    _check_recording(len(signal), fs, signal.shape)
+    return analyze_stretches(lambda start, stop: signal[start:stop], len(signal), fs, progress, use_context,
+                             segment_s)
+
+
+def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progress | None = None,
+                      use_context: bool = True, segment_s: float | None = SEGMENT_S) -> pd.DataFrame:
+    """Every beat of a recording that `read(start, stop)` gives a stretch at a time.
+
+    A recording longer than `segment_s` is cut into stretches of that length, each read
+    with MARGIN_S more on both sides so that detection and filters settle before its
+    first beat; a beat belongs to the stretch its peak falls in. Memory then stays the
+    same however long the recording is, and context (rhythm, dominant beat) is that of
+    the beat's own stretch, as a Holter's rate and beat shape change through a day.
+    """
+    _check_recording(n_samples, fs)
     report = progress or (lambda fraction, message: None)
-    signal = _check_signal(signal, fs)
+    segment = n_samples if segment_s is None else int(segment_s * fs)
+    starts = [0] if n_samples <= segment + int(MARGIN_S * fs) else list(range(0, n_samples, segment))
+    margin = int(MARGIN_S * fs) if len(starts) > 1 else 0
+    params = context_params() if use_context else None
+    tables, flat = [], True
+    for k, start in enumerate(starts):
+        stop = n_samples if len(starts) == 1 else min(start + segment, n_samples)
+        low, high = max(0, start - margin), min(n_samples, stop + margin)
+        stretch = _check_samples(read(low, high), low)
+        flat_here = bool(np.ptp(stretch) == 0)
+        flat &= flat_here
+        table = None if flat_here else _beats_of(stretch, fs, params, lambda f, m: report((k + f) / len(starts), m))
+        if table is not None:
+            table["sample"] += low
+            tables.append(table[(table["sample"] >= start) & (table["sample"] < stop)])
+    if flat:
+        raise InputError("The recording is flat: every sample has the same value.")
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if table.empty:
+        raise InputError("No heartbeat was found in the recording. Is it an ECG lead at the rate stated?")
+    rr = np.diff(table["sample"].to_numpy()) / fs
+    table.insert(1, "time_s", table["sample"] / fs)
+    table.insert(6, "rr_before_s", np.concatenate([[np.nan], rr]))
+    table.insert(7, "rr_after_s", np.concatenate([rr, [np.nan]]))
+    report(1.0, "done")
+    return table
+
+
+def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progress) -> pd.DataFrame | None:
+    """The beats of one stretch, at sample positions within it; None when it holds none."""
     report(0.1, "resampling to 360 Hz")
-    resampled = to_model_rate(signal, fs)
+    resampled = to_model_rate(stretch, fs)
     report(0.3, "finding R-peaks")
     peaks = detect_peaks(resampled)
     if len(peaks) == 0:
-        raise InputError("No heartbeat was found in the recording. Is it an ECG lead at the rate stated?")
+        return None
     report(0.6, f"classifying {len(peaks)} beats")
-    padded = np.pad(resampled, (WINDOW_BEFORE, WINDOW_AFTER), mode="edge")
-    probabilities = predict_proba(cut_windows(padded, peaks + WINDOW_BEFORE))
-    params = rhythm_params() if rr_context else None
-    final = rhythm.apply(params, probabilities, peaks, SAMPLING_RATE) if params else probabilities
-    samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(signal) - 1)
-    rr = np.diff(samples) / fs
+    windows = beat_windows(resampled, peaks)
+    probabilities = predict_proba(windows)
+    final = context.apply(params, probabilities, peaks, SAMPLING_RATE, windows) if params else probabilities
     table = pd.DataFrame({
-        "sample": samples,
-        "time_s": samples / fs,
+        "sample": np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1),
         "label": np.asarray(CLASSES)[final.argmax(axis=1)],
         "confidence": final.max(axis=1),
         "beat_label": np.asarray(CLASSES)[probabilities.argmax(axis=1)],
         "beat_confidence": probabilities.max(axis=1),
-        "rr_before_s": np.concatenate([[np.nan], rr]),
-        "rr_after_s": np.concatenate([rr, [np.nan]]),
     })
     for i, c in enumerate(CLASSES):
         table[f"p_{c}"] = probabilities[:, i]
-    report(1.0, "done")
     return table
+
+
+def beat_windows(resampled: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """The model's windows around peaks of a 360 Hz signal; beats near either end are padded with the edge."""
+    padded = np.pad(resampled, (WINDOW_BEFORE, WINDOW_AFTER), mode="edge")
+    return cut_windows(padded, np.asarray(peaks) + WINDOW_BEFORE)
 
 
 def summary(table: pd.DataFrame, n_samples: int, fs: float) -> dict:
@@ -186,8 +239,39 @@ def _in_flutter(samples: np.ndarray, annotated: np.ndarray, symbols: np.ndarray)
     return inside
 
 
-def read_wfdb(path: Path, channel: int | None = None) -> Recording:
-    """A WFDB record's MLII lead (or the channel asked for), with its .atr when present."""
+@dataclass(frozen=True)
+class WfdbSource:
+    """One lead of a WFDB record whose header and data files were checked, read a stretch at a time."""
+
+    base: Path
+    channel: int
+    lead: str
+    fs: float
+    n_samples: int
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples start to stop of the lead, in physical units; only those are read from disk."""
+        try:
+            return wfdb.rdrecord(str(self.base), sampfrom=start, sampto=stop, channels=[self.channel]).p_signal[:, 0]
+        except Exception as err:
+            raise InputError(f"Record {self.name} could not be read: {err}") from err
+
+    def reference(self) -> wfdb.Annotation | None:
+        """The record's .atr annotation, when there is one."""
+        if not self.base.with_suffix(".atr").is_file():
+            return None
+        try:
+            return wfdb.rdann(str(self.base), "atr")
+        except Exception as err:
+            raise InputError(f"The annotation {self.name}.atr could not be read: {err}") from err
+
+
+def open_wfdb(path: Path, channel: int | None = None) -> WfdbSource:
+    """A WFDB record's MLII lead (or the channel asked for), once its header and data files are checked."""
     base = Path(path).with_suffix("") if Path(path).suffix in WFDB_SUFFIXES else Path(path)
     if not base.with_suffix(".hea").is_file():
         raise InputError(f"No header {base.name}.hea: a WFDB record needs its .hea and .dat files.")
@@ -214,17 +298,13 @@ def read_wfdb(path: Path, channel: int | None = None) -> Recording:
         raise InputError(f"{', '.join(sorted(d.name for d in dat_files))} holds {actual:,} bytes but "
                          f"{base.name}.hea describes {header.sig_len:,} samples ({expected:,} bytes): "
                          "the data file is truncated or does not belong to this header.")
-    try:
-        record = wfdb.rdrecord(str(base), channels=[channel])
-    except Exception as err:
-        raise InputError(f"Record {base.name} could not be read: {err}") from err
-    reference = None
-    if base.with_suffix(".atr").is_file():
-        try:
-            reference = wfdb.rdann(str(base), "atr")
-        except Exception as err:
-            raise InputError(f"The annotation {base.name}.atr could not be read: {err}") from err
-    return Recording(base.name, record.p_signal[:, 0], float(record.fs), names[channel], reference)
+    return WfdbSource(base, channel, names[channel], float(header.fs), int(header.sig_len or 0))
+
+
+def read_wfdb(path: Path, channel: int | None = None) -> Recording:
+    """A WFDB record's MLII lead (or the channel asked for), whole, with its .atr when present."""
+    source = open_wfdb(path, channel)
+    return Recording(source.name, source.read(0, source.n_samples), source.fs, source.lead, source.reference())
 
 
 def _expected_bytes(header: wfdb.Record) -> int | None:
@@ -292,12 +372,6 @@ def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _records_in(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(path.glob("*.hea"))
-    return [path]
-
-
 def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
     if path.suffix.lower() in TEXT_SUFFIXES:
         if not path.is_file():
@@ -313,8 +387,10 @@ def main() -> None:
     p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/TXT file, or folder of WFDB records")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV/TXT file (WFDB headers state theirs)")
     p.add_argument("--channel", type=int, help="channel of a WFDB record to use (default: MLII)")
-    p.add_argument("--out", type=Path, help="CSV file of every beat (for a folder: one CSV with a record column)")
-    p.add_argument("--no-rr-context", action="store_true", help="label beats with the beat model alone")
+    p.add_argument("--out", type=Path, help="CSV file of every beat; for a folder, the output folder")
+    p.add_argument("--no-context", action="store_true", help="label beats with the beat model alone")
+    p.add_argument("--workers", type=int, help="folder: local Dask workers, one thread each (default: every core)")
+    p.add_argument("--scheduler", help="folder: address of a running Dask scheduler to use instead")
     args = p.parse_args()
     try:
         run(args)
@@ -324,26 +400,40 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Analyse every record the command line names; input problems raise InputError."""
-    tables = []
-    paths = _records_in(args.path)
-    for path in tqdm(paths, desc="records", unit="record", disable=len(paths) < 2):
-        recording = _load(path, args.fs, args.channel)
-        table = analyze(recording.signal, recording.fs, rr_context=not args.no_rr_context)
-        table.insert(0, "record", recording.name)
-        tables.append(table)
-        counts = summary(table, len(recording.signal), recording.fs)
-        line = f"{recording.name}: {counts['beats']} beats, " + ", ".join(
-            f"{c} {n}" for c, n in counts["per_class"].items())
-        if recording.reference is not None:
-            agreed = agreement(table, recording.reference, recording.fs)
-            line += (f"; detection Se {agreed['sensitivity']:.4f} +P {agreed['positive_predictivity']:.4f}, "
-                     f"class agreement {agreed['class_agreement']:.3f}")
-        tqdm.write(line)
-    result = pd.concat(tables, ignore_index=True)
+    """Analyse the record or folder the command line names; input problems raise InputError."""
+    if args.path.is_dir():
+        run_folder(args)
+        return
+    recording = _load(args.path, args.fs, args.channel)
+    table = analyze(recording.signal, recording.fs, use_context=not args.no_context)
+    counts = summary(table, len(recording.signal), recording.fs)
+    line = f"{recording.name}: {counts['beats']} beats, " + ", ".join(
+        f"{c} {n}" for c, n in counts["per_class"].items())
+    if recording.reference is not None:
+        agreed = agreement(table, recording.reference, recording.fs)
+        line += (f"; detection Se {agreed['sensitivity']:.4f} +P {agreed['positive_predictivity']:.4f}, "
+                 f"class agreement {agreed['class_agreement']:.3f}")
+    print(line)
     if args.out:
-        result.to_csv(args.out, index=False, float_format="%.6g")
-        print(f"wrote {len(result)} beats to {args.out}")
+        table.insert(0, "record", recording.name)
+        table.to_csv(args.out, index=False, float_format="%.6g")
+        print(f"wrote {len(table)} beats to {args.out}")
+
+
+def run_folder(args: argparse.Namespace) -> None:
+    """Every WFDB record of a folder on Dask; exits with status 2 when any record failed."""
+    import archive  # Dask is loaded only for folders: one record starts faster without it
+
+    headers = sorted(args.path.glob("*.hea"))
+    if not headers:
+        raise InputError("the folder holds no WFDB header (.hea); expected a folder of WFDB records")
+    out_dir = args.out or Path("results") / args.path.resolve().name
+    table = archive.analyse_archive(headers, out_dir, args.scheduler, args.workers, not args.no_context)
+    counts = table["status"].value_counts()
+    print(f"{len(table)} records: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "skipped", "failed"))
+          + f"; results and {archive.SUMMARY_FILE} in {out_dir}")
+    if counts.get("failed", 0):
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import wfdb
 
 import mitbih
-from synthetic import synthetic_beat
+from synthetic import synthetic_beat, synthetic_ecg
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_record(folder: Path, name: str = "syn", fs: float = 360, names: tuple[str, ...] = ("MLII", "V1"),
+                 with_atr: bool = True, seed: int = 0) -> tuple[Path, np.ndarray]:
+    """A synthetic two-lead WFDB record (format 212) with its .atr; returns its header and R-peak samples."""
+    signal, peaks = synthetic_ecg(fs=fs, seed=seed)
+    channels = np.column_stack([signal] + [signal * 0.5] * (len(names) - 1))
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(names), sig_name=list(names), p_signal=channels,
+                fmt=["212"] * len(names), write_dir=str(folder))
+    if with_atr:
+        wfdb.wrann(name, "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(folder))
+    return folder / f"{name}.hea", peaks
 
 
 def matched_share(found: np.ndarray, truth: np.ndarray, tolerance: int) -> float:

@@ -11,7 +11,7 @@ import wfdb
 import inference
 import mitbih
 import record
-from conftest import ROOT, matched_share
+from conftest import ROOT, matched_share, write_record
 from synthetic import synthetic_ecg
 from inference import InputError
 
@@ -47,16 +47,6 @@ def test_other_rates_are_resampled_and_reported_at_the_input_positions(fs):
 def test_unusable_signals_are_refused_with_a_reason(signal, fs, message):
     with pytest.raises(InputError, match=message):
         record.analyze(signal, fs)
-
-
-def write_record(folder, name="syn", fs=360, names=("MLII", "V1"), with_atr=True):
-    signal, peaks = synthetic_ecg(fs=fs)
-    channels = np.column_stack([signal] + [signal * 0.5] * (len(names) - 1))
-    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(names), sig_name=list(names), p_signal=channels,
-                fmt=["212"] * len(names), write_dir=str(folder))
-    if with_atr:
-        wfdb.wrann(name, "atr", peaks, symbol=["N"] * len(peaks), write_dir=str(folder))
-    return folder / f"{name}.hea", peaks
 
 
 def test_a_wfdb_record_is_read_on_its_mlii_lead_and_compared_with_its_atr(tmp_path):
@@ -159,18 +149,6 @@ def test_results_are_written_as_a_wfdb_annotation_that_reads_back(tmp_path):
     assert ann.symbol == table["label"].tolist()
 
 
-def test_command_line_writes_one_csv_for_a_folder_of_records(tmp_path):
-    write_record(tmp_path, name="one")
-    write_record(tmp_path, name="two")
-    out = tmp_path / "beats.csv"
-    done = subprocess.run([sys.executable, "record.py", str(tmp_path), "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    table = pd.read_csv(out)
-    assert set(table["record"]) == {"one", "two"}
-    assert "detection Se 1.0000" in done.stdout
-
-
 # +P of NeuroKit2's detector, used before gqrs: 113 0.633, 231 0.793, 232 0.966; of gqrs without the
 # T-wave test: 113 0.967.
 @pytest.mark.parametrize("number, trouble, least_positive_predictivity", [
@@ -222,3 +200,43 @@ def test_agreement_reports_where_detected_peaks_sit_against_the_reference():
     assert agreed["peak_offset_median"] == 7.0  # 60 beats 7 samples late, 59 beats 5
     assert agreed["peak_offset_iqr"] == pytest.approx(2.0)
     assert agreed["sensitivity"] == 1.0
+
+
+def same_beats_share(whole: pd.DataFrame, stretched: pd.DataFrame, fs: float, duration_s: float) -> float:
+    """Share of the whole-signal path's beats (but those in the first and last second) that the stretched
+    path finds within 150 ms with the same label."""
+    inside = whole[(whole["time_s"] > 1) & (whole["time_s"] < duration_s - 1)]
+    found = stretched["sample"].to_numpy()
+    nearest = np.clip(np.searchsorted(found, inside["sample"].to_numpy()), 1, len(found) - 1)
+    nearest -= np.abs(found[nearest - 1] - inside["sample"].to_numpy()) < np.abs(found[nearest]
+                                                                                 - inside["sample"].to_numpy())
+    close = np.abs(found[nearest] - inside["sample"].to_numpy()) <= record.MATCH_WINDOW_S * fs
+    same = stretched["label"].to_numpy()[nearest] == inside["label"].to_numpy()
+    return float(np.mean(close & same))
+
+
+def test_a_long_recording_read_in_stretches_from_disk_gives_the_beats_of_the_whole_signal(tmp_path):
+    signal, peaks = synthetic_ecg(seconds=200, seed=5)
+    wfdb.wrsamp("long", fs=360, units=["mV"], sig_name=["MLII"], p_signal=signal[:, None], fmt=["16"],
+                write_dir=str(tmp_path))
+    source = record.open_wfdb(tmp_path / "long.hea")
+    reads = []
+
+    def read(start, stop):
+        reads.append(stop - start)
+        return source.read(start, stop)
+
+    stretched = record.analyze_stretches(read, source.n_samples, source.fs, segment_s=60)
+    whole = record.analyze(source.read(0, source.n_samples), 360, segment_s=None)
+    assert max(reads) <= (60 + 2 * record.MARGIN_S) * 360 and len(reads) == 4
+    assert same_beats_share(whole, stretched, 360, 200) >= 0.999
+    assert matched_share(stretched["sample"].to_numpy(), peaks, tolerance=3) == 1.0
+    assert stretched["sample"].is_monotonic_increasing and stretched["sample"].is_unique
+    assert stretched["rr_before_s"].iloc[1:].between(0.6, 1.0).all()
+
+
+def test_mit_bih_records_joined_into_ninety_minutes_agree_in_stretches_and_whole(data_dir):
+    joined = np.concatenate([record.read_wfdb(data_dir / f"{n}.hea").signal for n in (100, 101, 103)])
+    whole = record.analyze(joined, 360, segment_s=None)
+    stretched = record.analyze(joined, 360)
+    assert same_beats_share(whole, stretched, 360, len(joined) / 360) >= 0.999

@@ -1,0 +1,95 @@
+"""Measure archives and long recordings: records per minute on 1 and 2 Dask workers, and the peak memory of
+one recording 30 minutes, 6 hours and 24 hours long.
+
+    python bench_archive.py [--records 12] [--hours 0.5 6 24]
+
+MIT-BIH records are used when the data is there (long recordings are made by
+joining them end to end, written to a temporary folder); synthetic ones otherwise.
+Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import wfdb
+from distributed import Client, LocalCluster
+
+import archive
+import mitbih
+from synthetic import synthetic_ecg
+
+FS = 360
+
+
+def thirty_minute_signals(count: int) -> list[np.ndarray]:
+    """MLII of the first `count` MIT-BIH records, or synthetic 30-minute recordings."""
+    if mitbih.has_data():
+        return [mitbih.read_record(r)[0].astype(np.float64) for r in sorted(mitbih.DS1 + mitbih.DS2)[:count]]
+    return [synthetic_ecg(seconds=1800, seed=i)[0] for i in range(count)]
+
+
+def write(folder: Path, name: str, signal: np.ndarray) -> Path:
+    wfdb.wrsamp(name, fs=FS, units=["mV"], sig_name=["MLII"], p_signal=signal[:, None], fmt=["212"],
+                write_dir=str(folder))
+    return folder / f"{name}.hea"
+
+
+def _warm() -> None:
+    import inference
+    inference.shipped_model()
+
+
+def records_per_minute(headers: list[Path], workers: int) -> float:
+    """Records analysed per minute by a warmed-up LocalCluster of `workers` single-thread workers."""
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as cluster, \
+            Client(cluster) as client, tempfile.TemporaryDirectory() as out:
+        client.run(_warm)
+        began = time.perf_counter()
+        archive.analyse_archive(headers, Path(out), scheduler=cluster.scheduler_address, progress=False)
+        return len(headers) / (time.perf_counter() - began) * 60
+
+
+def peak_rss_mb(header: Path) -> tuple[float, float, int]:
+    """Peak resident memory (MB) and seconds of a fresh process analysing one record, and its beats."""
+    code = ("import resource, sys, time, record; s = record.open_wfdb(sys.argv[1]); t = time.perf_counter(); "
+            "table = record.analyze_stretches(s.read, s.n_samples, s.fs); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t, len(table))")
+    done = subprocess.run([sys.executable, "-c", code, str(header)], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent)
+    rss, seconds, beats = done.stdout.split()
+    return float(rss), float(seconds), int(beats)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--records", type=int, default=12, help="30-minute records for the throughput figure")
+    p.add_argument("--hours", type=float, nargs="+", default=[0.5, 6, 24], help="lengths of the long recordings")
+    args = p.parse_args()
+    signals = thirty_minute_signals(args.records)
+    with tempfile.TemporaryDirectory() as folder:
+        headers = [write(Path(folder), f"r{i:03d}", s) for i, s in enumerate(signals)]
+        rates = {w: records_per_minute(headers, w) for w in (1, 2)}
+        print(f"Machine: {os.cpu_count()} cores. {len(headers)} records of 30 minutes "
+              f"({'MIT-BIH' if mitbih.has_data() else 'synthetic'}):")
+        for w, rate in rates.items():
+            print(f"  {w} worker{'s' if w > 1 else ''}: {rate:.1f} records per minute")
+        print(f"  scaling from 1 to 2 workers: {rates[2] / rates[1]:.2f}x")
+        print("One long recording, read and analysed a stretch at a time in a fresh process:")
+        for hours in args.hours:
+            joined = np.concatenate([signals[i % len(signals)] for i in range(int(np.ceil(hours * 2)))])
+            header = write(Path(folder), f"long{hours:g}h", joined[:int(hours * 3600 * FS)])
+            del joined
+            rss, seconds, beats = peak_rss_mb(header)
+            print(f"  {hours:g} h: peak RSS {rss:.0f} MB, {seconds:.1f} s, {beats} beats")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Record mode's context for each beat: the rhythm around it and how it differs from the record's own
+dominant beat, as the best inter-patient methods read a beat.
+
+An atrial premature beat looks like its patient's normal beat but comes early; a
+ventricular one comes early and looks unlike it. A multinomial logistic regression
+reads these measures beside the beat model's log-probabilities and decides between
+N, V and A for the beats the beat model puts in one of those classes. Bundle branch
+blocks are a matter of conduction, not timing, so beats it calls L or R keep its
+answer. Its coefficients are plain numbers in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from labels import BEAT_CLASSES
+from preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
+
+CONTEXT_CLASSES = ("N", "V", "A")
+CONTEXT_BEATS = 10
+CONTEXT_FILE = "context.json"
+RR_COLUMNS = ("rr_before_local", "rr_after_local", "rr_before_over_after", "local_rr_s",
+              "rr_before_global", "rr_after_global")
+SHAPE_COLUMNS = ("template_correlation", "qrs_template_correlation", "log_qrs_height_ratio")
+FEATURE_SETS = {"rr": RR_COLUMNS, "rr+shape": RR_COLUMNS + SHAPE_COLUMNS}
+QRS_HALF_S = 0.1
+_COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
+
+
+def rr_features(samples: np.ndarray, fs: float) -> np.ndarray:
+    """Per beat: RR before and after over the local median RR, their ratio, the local RR in seconds, and RR
+    before and after over the record's median RR."""
+    samples = np.asarray(samples, dtype=float)
+    if len(samples) < 2:
+        return np.ones((len(samples), len(RR_COLUMNS)))
+    rr = np.diff(samples) / fs
+    before = np.concatenate([[rr[0]], rr])
+    after = np.concatenate([rr, [rr[-1]]])
+    local = pd.Series(before).rolling(2 * CONTEXT_BEATS + 1, center=True, min_periods=1).median().to_numpy()
+    overall = np.median(rr)
+    return np.column_stack([before / local, after / local, before / after, local, before / overall, after / overall])
+
+
+def shape_features(windows: np.ndarray) -> np.ndarray:
+    """Per beat: its correlation with the record's median beat over the whole window and over the QRS, and
+    the log of its QRS height over the median height. Windows are the model's, in any linear unit."""
+    windows = np.asarray(windows, dtype=np.float64)
+    if len(windows) == 0:
+        return np.empty((0, len(SHAPE_COLUMNS)))
+    beats = preprocess(windows).astype(np.float64)
+    template = np.median(beats, axis=0)
+    qrs = slice(WINDOW_BEFORE - round(QRS_HALF_S * SAMPLING_RATE), WINDOW_BEFORE + round(QRS_HALF_S * SAMPLING_RATE))
+    height = np.maximum(np.ptp(windows[:, qrs], axis=1), 1e-12)
+    return np.column_stack([_correlation(beats, template), _correlation(beats[:, qrs], template[qrs]),
+                            np.log(height / np.median(height))])
+
+
+def _correlation(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    reference = reference - reference.mean()
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(reference)
+    return (rows @ reference) / np.maximum(norms, 1e-12)
+
+
+def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Every candidate input, one row per beat: log-probabilities, then RR_COLUMNS, then SHAPE_COLUMNS."""
+    return np.column_stack([np.log(probabilities + 1e-6), rr, shape])
+
+
+def input_columns(feature_set: str) -> list[int]:
+    """Which columns of `features` a model with this feature set reads."""
+    named = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS
+    wanted = set(FEATURE_SETS[feature_set])
+    return [i for i, name in enumerate(named) if name == "p" or name in wanted]
+
+
+def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanced: bool = False,
+        n_bias: float = 0.0) -> dict:
+    """Fit on beats of N, V and A; returns the parameters as plain lists. `n_bias` is added to N's logit
+    when applied: a larger one keeps more beats N, trading atrial premature beats found for normal ones kept."""
+    columns = input_columns(feature_set)
+    scaler = StandardScaler().fit(x[:, columns])
+    model = LogisticRegression(class_weight="balanced" if balanced else None, max_iter=3000)
+    model.fit(scaler.transform(x[:, columns]), labels)
+    order = [list(model.classes_).index(c) for c in CONTEXT_CLASSES]
+    return {"classes": list(CONTEXT_CLASSES), "feature_set": feature_set, "balanced": balanced, "n_bias": n_bias,
+            "columns": columns, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+            "coef": model.coef_[order].tolist(), "intercept": model.intercept_[order].tolist()}
+
+
+def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray) -> np.ndarray:
+    """The beat model's probabilities with N, V and A decided in context; L and R beats keep theirs."""
+    return rerank(params, probabilities, features(probabilities, rr_features(samples, fs), shape_features(windows)))
+
+
+def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Beats the beat model calls N, V or A get the context model's N/V/A distribution; L and R rows stay."""
+    x = (x[:, params["columns"]] - np.asarray(params["mean"])) / np.asarray(params["scale"])
+    logits = x @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
+    logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
+    logits -= logits.max(axis=1, keepdims=True)
+    share = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    adjusted = probabilities.copy()
+    rows = np.isin(probabilities.argmax(axis=1), _COLUMNS)
+    adjusted[rows] = 0.0
+    adjusted[np.ix_(rows, _COLUMNS)] = share[rows]
+    return adjusted
+
+
+@cache
+def shipped_params(weights_dir: Path) -> dict | None:
+    """The fitted context model beside the weights, or None when there is none."""
+    path = Path(weights_dir) / CONTEXT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None

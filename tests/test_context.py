@@ -1,0 +1,116 @@
+"""Record mode's context: rhythm and shape features, the re-ranking rule, and its link to the shipped weights."""
+
+import json
+
+import numpy as np
+import pytest
+
+import context
+import inference
+import mitbih
+import record
+from inference import WeightsError
+from synthetic import ecg_with_beats_at, synthetic_beat, synthetic_ecg
+
+
+def regular_beats(n=30, rr=0.8, fs=360.0):
+    return np.round(np.arange(1, n + 1) * rr * fs)
+
+
+def test_a_premature_beat_has_a_short_rr_before_and_a_long_one_after():
+    samples = regular_beats()
+    samples[15] -= 0.3 * 360
+    x = context.rr_features(samples, 360)
+    assert x[15, 0] == pytest.approx(0.625, abs=0.01) and x[15, 1] == pytest.approx(1.375, abs=0.01)
+    assert x[15, 4] == pytest.approx(0.625, abs=0.01)
+    assert x[5, 0] == pytest.approx(1.0) and x[5, 3] == pytest.approx(0.8)
+
+
+def test_a_beat_unlike_the_records_own_is_told_from_the_dominant_ones_whatever_the_unit():
+    beats = np.stack([synthetic_beat(seed=s) for s in range(20)])
+    beats[7] = -2 * synthetic_beat(qrs_width=14.0)
+    for unit in (1.0, 1000.0):
+        x = context.shape_features(beats * unit)
+        assert x[7, 0] < 0.5 and x[7, 1] < 0.5 and abs(x[7, 2]) > 0.3
+        assert np.delete(x[:, 0], 7).min() > 0.95 and np.abs(np.delete(x[:, 2], 7)).max() < 0.05
+
+
+def made_up_rows():
+    """Beats the beat model calls N whether they are N or A; A beats come early, V beats look different."""
+    rng = np.random.default_rng(0)
+    rows, labels = [], []
+    for label, before, shape in (("N", 1.0, 0.98), ("A", 0.6, 0.97), ("V", 0.7, 0.3)):
+        for _ in range(200):
+            p = np.full(5, 0.05)
+            p[3 if label == "V" else 0] = 0.8
+            rr = [before + rng.normal(0, 0.03), 1.3 if before < 1 else 1.0, before, 0.8, before, 1.0]
+            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[shape, shape, 0.0]]))[0])
+            labels.append(label)
+    return np.array(rows), np.array(labels)
+
+
+@pytest.mark.parametrize("feature_set", list(context.FEATURE_SETS))
+def test_context_turns_a_premature_n_looking_beat_into_a_and_leaves_l_and_r_alone(feature_set):
+    params = context.fit(*made_up_rows(), feature_set=feature_set)
+    samples = regular_beats()
+    samples[15] -= 0.32 * 360
+    windows = np.stack([synthetic_beat(seed=s) for s in range(30)])
+    p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (30, 1))
+    p[20] = [0.2, 0.6, 0.05, 0.05, 0.1]
+    adjusted = context.apply(params, p, samples, 360, windows)
+    np.testing.assert_allclose(adjusted.sum(axis=1), 1)
+    assert adjusted[15].argmax() == 4 and adjusted[5].argmax() == 0
+    np.testing.assert_array_equal(adjusted[20], p[20])
+
+
+def test_a_model_reads_only_the_columns_of_its_feature_set():
+    x, y = made_up_rows()
+    rr_only = context.fit(x, y, feature_set="rr")
+    changed = x.copy()
+    changed[:, -3:] = 0.0
+    p = np.exp(x[:, :5])
+    np.testing.assert_allclose(context.rerank(rr_only, p, x), context.rerank(rr_only, p, changed))
+    assert len(rr_only["mean"]) == 5 + len(context.RR_COLUMNS)
+
+
+def test_a_regular_rhythm_of_one_beat_shape_is_not_turned_into_atrial_premature_beats():
+    signal, _ = synthetic_ecg(seconds=120, seed=3)
+    table = record.analyze(signal, 360)
+    assert (table["label"] == "A").sum() <= (table["beat_label"] == "A").sum()
+
+
+def test_a_record_whose_peaks_sit_late_is_windowed_on_its_largest_deflection():
+    peaks_s = np.arange(0.6, 29.5, 0.8)
+    signal, peaks = ecg_with_beats_at(peaks_s, 30.0)
+    late = np.concatenate([np.zeros(7), signal])  # the same record, every beat 7 samples later
+    found = record.analyze(late, 360)["sample"].to_numpy()
+    assert len(found) == len(peaks)
+    assert np.abs(found - (peaks + 7)).max() <= 1
+
+
+def test_without_context_the_label_is_the_beat_models_own():
+    signal, _ = synthetic_ecg()
+    table = record.analyze(signal, 360, use_context=False)
+    assert (table["label"] == table["beat_label"]).all()
+    np.testing.assert_allclose(table["confidence"], table["beat_confidence"])
+
+
+def test_shipped_context_model_belongs_to_the_shipped_weights_and_was_judged_on_training_patients():
+    params = json.loads((inference.WEIGHTS_DIR / context.CONTEXT_FILE).read_text())
+    meta = inference.shipped_model().metadata
+    assert params["weights_sha256"] == meta["weights_sha256"]
+    training = {f"{db}:{r}" for db in ("mitdb", "svdb") for r in meta["training_data"][db]}
+    assert set(params["fitted_on"]) == training
+    assert not {f"mitdb:{r}" for r in mitbih.DS2} & set(params["fitted_on"])
+    judged = params["cross_validated"]
+    everywhere = [judged] + list(judged["left_out"].values())
+    helps = all(j["with_context"]["s_v_f1"] > j["beat_model"]["s_v_f1"]
+                and j["with_context"]["macro_f1"] >= j["beat_model"]["macro_f1"] for j in everywhere)
+    assert params["used"] == helps
+
+
+def test_a_context_model_for_other_weights_is_refused(monkeypatch):
+    params = dict(context.shipped_params(inference.WEIGHTS_DIR), weights_sha256="0" * 64, used=True)
+    monkeypatch.setattr(context, "shipped_params", lambda _: params)
+    with pytest.raises(WeightsError, match="fitted for other weights"):
+        record.context_params()

@@ -1,0 +1,229 @@
+"""Fit record mode's context model on out-of-fold beat-model predictions; report DS2 with and without it.
+
+    python train_context.py [--weights weights] [--report reports/context.md]
+
+train.py keeps, for every training patient, what a fold model that never saw that
+patient answered (weights/oof.npz). The context model is fitted on those answers for
+the 30-minute records (MIT-BIH DS1 and SVDB; PTB-XL's 10 s hold too few beats for a
+rhythm or a dominant beat). Candidates (feature sets, class weighting) are judged by
+patient-wise cross-validation and with each database left out in turn. One is used
+only if, on all three, it raises the mean of AAMI S and V F1 without lowering 5-class
+macro-F1; among those, the one that makes the fewest records lose accuracy against
+the beat model wins. DS2 is scored once, at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import wfdb
+from sklearn.model_selection import GroupKFold
+
+import context
+import evaluation
+import inference
+import mitbih
+import record
+import svdb
+from labelled import LabelledRecord, recentre
+from labels import BEAT_CLASSES, BEAT_SYMBOLS
+from preprocessing import SAMPLING_RATE
+from train import OOF_FILE
+
+FOLDS = 5
+HARM_MARGIN = 0.01
+MODELS = tuple((feature_set, balanced) for feature_set in context.FEATURE_SETS for balanced in (False, True))
+N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+READERS = {"mitdb": mitbih.labelled_record, "svdb": svdb.read}
+FOLDERS = {"mitdb": mitbih.default_data_dir, "svdb": svdb.default_dir}
+
+
+def every_beat(database: str, labelled: LabelledRecord) -> np.ndarray:
+    """Every annotated beat of a record at 360 Hz, on the fiducial its labelled beats use: the beats that
+    rhythm and the dominant beat are measured over, as record mode measures them over every detected beat."""
+    path = str(FOLDERS[database]() / labelled.record)
+    ann = wfdb.rdann(path, "atr")
+    fs = wfdb.rdheader(path).fs
+    beats = np.round(np.asarray(ann.sample)[np.isin(ann.symbol, BEAT_SYMBOLS)] * SAMPLING_RATE / fs).astype(int)
+    return recentre(labelled.signal, beats)[0] if database == "svdb" else beats
+
+
+def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np.ndarray:
+    """RR and shape features of the beats at `peaks`, measured over every beat of the record."""
+    beats = every_beat(database, labelled)
+    rr = context.rr_features(beats, SAMPLING_RATE)
+    shape = context.shape_features(record.beat_windows(labelled.signal, beats))
+    nearest = np.clip(np.searchsorted(beats, peaks), 1, len(beats) - 1)
+    nearest -= np.abs(beats[nearest - 1] - peaks) < np.abs(beats[nearest] - peaks)
+    return np.column_stack([rr[nearest], shape[nearest]])
+
+
+def out_of_fold_rows(weights_dir: Path) -> dict:
+    """Out-of-fold probabilities, context features, labels, patients and records of the 30-minute records."""
+    oof = np.load(weights_dir / OOF_FILE)
+    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": []}
+    pairs = sorted({(str(d), str(r)) for d, r in zip(oof["databases"], oof["records"]) if d in READERS})
+    for database, name in pairs:
+        mask = (oof["databases"] == database) & (oof["records"] == name)
+        p = oof["probabilities"][mask].astype(float)
+        rows["p"].append(p)
+        rows["x"].append(np.column_stack([np.log(p + 1e-6),
+                                          context_of(database, READERS[database](name), oof["peaks"][mask])]))
+        rows["y"].append(oof["labels"][mask])
+        rows["group"].append(oof["patients"][mask])
+        rows["record"].append(np.full(mask.sum(), f"{database}:{name}"))
+        rows["database"].append(np.full(mask.sum(), database))
+    return {k: np.concatenate(v) for k, v in rows.items()}
+
+
+def ds2_rows() -> dict:
+    """The shipped beat model's answers and context features on DS2's reference beats."""
+    rows = {"p": [], "x": [], "y": []}
+    for number in mitbih.DS2:
+        labelled = mitbih.labelled_record(str(number))
+        p = inference.predict_proba(record.beat_windows(labelled.signal, labelled.peaks)).astype(float)
+        rows["p"].append(p)
+        rows["x"].append(np.column_stack([np.log(p + 1e-6), context_of("mitdb", labelled, labelled.peaks)]))
+        rows["y"].append(labelled.labels)
+    return {k: np.concatenate(v) for k, v in rows.items()}
+
+
+def labels_of(p: np.ndarray) -> np.ndarray:
+    return np.asarray(BEAT_CLASSES)[p.argmax(axis=1)]
+
+
+def judged(y: np.ndarray, predicted: np.ndarray) -> dict:
+    """What decides whether context is used: 5-class macro-F1 and the mean of AAMI S and V F1."""
+    scores = evaluation.evaluate(y, predicted, BEAT_CLASSES)
+    aami = scores["aami"]["per_class"]
+    return {"macro_f1": scores["five_class"]["macro_f1"], "s_v_f1": (aami["S"]["f1"] + aami["V"]["f1"]) / 2}
+
+
+def helps(before: dict, after: dict) -> bool:
+    return after["s_v_f1"] > before["s_v_f1"] and after["macro_f1"] >= before["macro_f1"]
+
+
+def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool]) -> dict:
+    """A context model fitted on the N, V and A beats among `rows`."""
+    rows = rows[np.isin(data["y"][rows], context.CONTEXT_CLASSES)]
+    return context.fit(data["x"][rows], data["y"][rows], *model)
+
+
+def labels_by_bias(params: dict, data: dict, rows: np.ndarray) -> dict[float, np.ndarray]:
+    """The labels of `rows` with each candidate N bias."""
+    return {b: labels_of(context.rerank(dict(params, n_bias=b), data["p"][rows], data["x"][rows])) for b in N_BIASES}
+
+
+def held_out_labels(data: dict, model: tuple[str, bool]) -> dict[float, np.ndarray]:
+    """Every beat labelled by a context model fitted on other patients only, for each N bias."""
+    labels = {b: np.empty(len(data["y"]), dtype=object) for b in N_BIASES}
+    for fit_on, test in GroupKFold(FOLDS).split(data["x"], data["y"], data["group"]):
+        for b, answer in labels_by_bias(fitted(data, fit_on, model), data, test).items():
+            labels[b][test] = answer
+    return {b: v.astype(str) for b, v in labels.items()}
+
+
+def harmed_records(data: dict, labels: np.ndarray) -> list[str]:
+    """Records whose accuracy with context is more than HARM_MARGIN below the beat model's alone."""
+    beat_only = labels_of(data["p"])
+    return [name for name in np.unique(data["record"])
+            if np.mean(beat_only[data["record"] == name] == data["y"][data["record"] == name])
+            - np.mean(labels[data["record"] == name] == data["y"][data["record"] == name]) > HARM_MARGIN]
+
+
+def left_out_labels(data: dict, model: tuple[str, bool]) -> dict[str, tuple[np.ndarray, dict[float, np.ndarray]]]:
+    """For each database: its rows, labelled by a context model fitted on the other, for each N bias."""
+    return {database: (test, labels_by_bias(fitted(data, np.flatnonzero(data["database"] != database), model),
+                                            data, test))
+            for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
+
+
+def judge(data: dict, model: tuple[str, bool]) -> dict[tuple[str, bool, float], dict]:
+    """The verdict on every candidate of this model: cross-validated, harm per record, each database left out."""
+    labels, left_out = held_out_labels(data, model), left_out_labels(data, model)
+    beat_only = judged(data["y"], labels_of(data["p"]))
+    verdicts = {}
+    for b in N_BIASES:
+        verdict = {"beat_model": beat_only, "with_context": judged(data["y"], labels[b]),
+                   "harmed_records": harmed_records(data, labels[b]),
+                   "left_out": {d: {"beat_model": judged(data["y"][rows], labels_of(data["p"][rows])),
+                                    "with_context": judged(data["y"][rows], answers[b])}
+                                for d, (rows, answers) in left_out.items()}}
+        verdict["helps"] = (helps(beat_only, verdict["with_context"])
+                            and all(helps(s["beat_model"], s["with_context"]) for s in verdict["left_out"].values()))
+        verdicts[(*model, b)] = verdict
+    return verdicts
+
+
+def candidate_name(candidate: tuple[str, bool, float]) -> str:
+    return f"{candidate[0]}, {'balanced' if candidate[1] else 'unweighted'} classes, N bias {candidate[2]:g}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, default=inference.WEIGHTS_DIR)
+    ap.add_argument("--report", type=Path, default=Path("reports/context.md"))
+    args = ap.parse_args()
+    train = out_of_fold_rows(args.weights)
+    verdicts = {c: v for model in MODELS for c, v in judge(train, model).items()}
+    for c, v in verdicts.items():
+        print(f"{candidate_name(c)}: macro-F1 {v['beat_model']['macro_f1']:.3f} -> "
+              f"{v['with_context']['macro_f1']:.3f}, "
+              f"S/V F1 {v['beat_model']['s_v_f1']:.3f} -> {v['with_context']['s_v_f1']:.3f}, "
+              f"{len(v['harmed_records'])} records harmed; " + "; ".join(
+                  f"{d} left out S/V {s['beat_model']['s_v_f1']:.3f} -> {s['with_context']['s_v_f1']:.3f}"
+                  for d, s in v["left_out"].items()) + f"; helps: {v['helps']}")
+    eligible = [c for c in verdicts if verdicts[c]["helps"]] or list(verdicts)
+    chosen = min(eligible, key=lambda c: (len(verdicts[c]["harmed_records"]), -verdicts[c]["with_context"]["s_v_f1"]))
+    params = fitted(train, np.arange(len(train["y"])), chosen)
+    params["weights_sha256"] = inference.shipped_model().metadata["weights_sha256"]
+    params["fitted_on"] = sorted(set(train["group"].tolist()))
+    params["cross_validated"] = {k: v for k, v in verdicts[chosen].items() if k != "helps"}
+    params["used"] = verdicts[chosen]["helps"]
+    (args.weights / context.CONTEXT_FILE).write_text(json.dumps(params, indent=1))
+
+    ds2 = ds2_rows()
+    scores = {"beat model alone": evaluation.evaluate(ds2["y"], labels_of(ds2["p"]), BEAT_CLASSES),
+              "with context": evaluation.evaluate(ds2["y"], labels_of(context.rerank(params, ds2["p"], ds2["x"])),
+                                                  BEAT_CLASSES)}
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(markdown(verdicts, chosen, params, scores))
+    for name, s in scores.items():
+        five, aami = s["five_class"], s["aami"]["per_class"]
+        print(f"DS2 {name}: macro-F1 {five['macro_f1']:.3f}, AAMI S F1 {aami['S']['f1']:.3f}, V F1 "
+              f"{aami['V']['f1']:.3f}; " + ", ".join(f"{c} {v['f1']:.3f}" for c, v in five["per_class"].items()))
+    print(f"chosen: {candidate_name(chosen)}, used: {params['used']}; wrote {args.weights / context.CONTEXT_FILE} "
+          f"and {args.report}")
+
+
+def markdown(verdicts: dict, chosen: tuple[str, bool, float], params: dict, scores: dict) -> str:
+    first = next(iter(verdicts.values()))
+    lines = ["# Context in record mode", "",
+             f"Fitted on the out-of-fold beat-model answers of {len(params['fitted_on'])} training patients "
+             f"(MIT-BIH DS1 and SVDB), judged in {FOLDS} folds of whole patients and with each database left out "
+             f"(fitted on the other). Records harmed: accuracy more than {HARM_MARGIN} below the beat model's, "
+             "out of fold.", "",
+             "| candidate | macro-F1 | S/V F1 | records harmed | mitdb left out: S/V F1 | svdb left out: S/V F1 "
+             "| helps |", "|---|---:|---:|---:|---:|---:|---|",
+             f"| beat model alone | {first['beat_model']['macro_f1']:.3f} | {first['beat_model']['s_v_f1']:.3f} | – | "
+             + " | ".join(f"{v['beat_model']['s_v_f1']:.3f}" for v in first["left_out"].values()) + " | |"]
+    for c, v in verdicts.items():
+        lines.append(f"| {candidate_name(c)} | {v['with_context']['macro_f1']:.3f} | {v['with_context']['s_v_f1']:.3f} "
+                     f"| {len(v['harmed_records'])} | "
+                     + " | ".join(f"{s['with_context']['s_v_f1']:.3f} (macro {s['with_context']['macro_f1']:.3f})"
+                                  for s in v["left_out"].values()) + f" | {'yes' if v['helps'] else 'no'} |")
+    lines += ["", f"Chosen: {candidate_name(chosen)}; "
+              + ("used in record mode." if params["used"] else "not used in record mode (no candidate helps on all "
+                                                              "three)."), ""]
+    for name, s in scores.items():
+        lines += [f"## DS2, {name} (reference beats; context from the reference annotation)", "",
+                  evaluation.markdown_table(s["five_class"]), "", "AAMI view:", "",
+                  evaluation.markdown_table(s["aami"]), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -85,7 +85,7 @@ def main() -> None:
         print("One long recording, read and analysed a stretch at a time in a fresh process:")
         for hours in args.hours:
             joined = np.concatenate([signals[i % len(signals)] for i in range(int(np.ceil(hours * 2)))])
-            header = write(Path(folder), f"long{hours:g}h", joined[:int(hours * 3600 * FS)])
+            header = write(Path(folder), f"long{round(hours * 60)}min", joined[:int(hours * 3600 * FS)])
             del joined
             rss, seconds, beats = peak_rss_mb(header)
             print(f"  {hours:g} h: peak RSS {rss:.0f} MB, {seconds:.1f} s, {beats} beats")

@@ -33,18 +33,22 @@ SALIENCY = "#f2cc60"
 # Fixed margins, tick positions and plain text labels: tight_layout, automatic ticks, a legend and an
 # image for the shading each cost 10 to 30 ms a request on this machine, more than drawing the beat.
 MARGINS = {"left": 0.075, "right": 0.99, "top": 0.9, "bottom": 0.16}
+# The beat figure is drawn at 5:3 with large type so that it stays readable when a phone shrinks it to
+# about 340 px wide (at 9.6 x 3.2 inches it became a strip 90 px high with 4 px ticks).
+BEAT_FIGSIZE = (6.0, 3.6)
+BEAT_MARGINS = {"left": 0.13, "right": 0.98, "top": 0.79, "bottom": 0.17}
 SALIENCY_BAND = 5
 TIME_TICKS_MS = np.array([-200, -100, 0, 100, 200])
 BEAT_TIME_MS = (np.arange(BEAT_LENGTH) - WINDOW_BEFORE) * 1000 / SAMPLING_RATE
 
 
-def _styled_axes(fig: Figure):
+def _styled_axes(fig: Figure, fontsize: float = 8):
     ax = fig.subplots()
     fig.patch.set_facecolor(PANEL)
     ax.set_facecolor(BACKGROUND)
     for spine in ax.spines.values():
         spine.set_color(GRID)
-    ax.tick_params(colors=TEXT, labelsize=8)
+    ax.tick_params(colors=TEXT, labelsize=fontsize)
     ax.xaxis.label.set_color(TEXT)
     ax.yaxis.label.set_color(TEXT)
     ax.title.set_color(TEXT)
@@ -62,9 +66,9 @@ class BeatCanvas:
     """
 
     def __init__(self) -> None:
-        self.figure = Figure(figsize=(9.6, 3.2), dpi=100)
+        self.figure = Figure(figsize=BEAT_FIGSIZE, dpi=100)
         self.canvas = FigureCanvasAgg(self.figure)
-        ax = self.axes = _styled_axes(self.figure)
+        ax = self.axes = _styled_axes(self.figure, fontsize=11)
         # Shading and time grid span the axes' height whatever the amplitude: x in ms, y in axes fraction.
         across = blended_transform_factory(ax.transData, ax.transAxes)
         edges = np.linspace(BEAT_TIME_MS[0], BEAT_TIME_MS[-1], len(BEAT_TIME_MS) // SALIENCY_BAND + 1)
@@ -78,18 +82,18 @@ class BeatCanvas:
         (self.peak,) = ax.plot([0], [0], "v", color=PEAK, markersize=7)
         ax.set_xlim(BEAT_TIME_MS[0], BEAT_TIME_MS[-1])
         ax.xaxis.set_major_locator(FixedLocator(TIME_TICKS_MS))
-        ax.set_xlabel("time from R-peak (ms)")
-        ax.set_ylabel("amplitude (as pasted)")
-        ax.yaxis.set_label_coords(-0.06, 0.5)
-        self.figure.subplots_adjust(**MARGINS)
-        top = MARGINS["top"]
+        ax.set_xlabel("time from R-peak (ms)", fontsize=11)
+        ax.set_ylabel("amplitude (as pasted)", fontsize=11)
+        ax.yaxis.set_label_coords(-0.11, 0.5)
+        self.figure.subplots_adjust(**BEAT_MARGINS)
+        top, left, right = BEAT_MARGINS["top"], BEAT_MARGINS["left"], BEAT_MARGINS["right"]
         # Centred: the app lays its label badge over the figure's top-left corner.
-        self.title = self.figure.text((MARGINS["left"] + MARGINS["right"]) / 2, top + 0.05, "", fontsize=10,
-                                      color=TEXT, ha="center", va="center")
-        self.figure.text(MARGINS["right"], top + 0.07, "▼ - - R-peak (sample 91)", fontsize=7, color=PEAK,
+        self.title = self.figure.text((left + right) / 2, top + 0.14, "", fontsize=13, color=TEXT,
+                                      ha="center", va="center")
+        self.figure.text(left, top + 0.05, "▼ - - R-peak (sample 91)", fontsize=10, color=PEAK,
+                         ha="left", va="center")
+        self.figure.text(right, top + 0.05, "shading: what drove the decision", fontsize=10, color=SALIENCY,
                          ha="right", va="center")
-        self.figure.text(MARGINS["right"], top + 0.03, "shading: samples that drove the decision (Grad-CAM)",
-                         fontsize=7, color=SALIENCY, ha="right", va="center")
         # The background bitmap holds the frame, the notes and the labels; everything else is redrawn on
         # each beat in this order, the shading first so that nothing in the axes lies under it.
         self.changing = (self.bands, time_grid, ax.yaxis, peak_line, self.trace, self.peak,

@@ -59,9 +59,11 @@ def records_per_minute(headers: list[Path], workers: int) -> float:
 
 def peak_rss_mb(header: Path) -> tuple[float, float, int]:
     """Peak resident memory (MB) and seconds of a fresh process analysing one record, and its beats."""
-    code = ("import resource, sys, time, record; s = record.open_wfdb(sys.argv[1]); t = time.perf_counter(); "
+    # VmHWM, not getrusage: Linux carries ru_maxrss over exec, so a child would report this process's peak.
+    code = ("import sys, time, record; s = record.open_wfdb(sys.argv[1]); t = time.perf_counter(); "
             "table = record.analyze_stretches(s.read, s.n_samples, s.fs); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t, len(table))")
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+            "print(int(hwm) / 1024, time.perf_counter() - t, len(table))")
     done = subprocess.run([sys.executable, "-c", code, str(header)], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parent)
     rss, seconds, beats = done.stdout.split()

@@ -34,13 +34,13 @@ class App:
 
 
 @contextmanager
-def launched_app(env: dict | None = None, timeout_s: float = 120):
+def launched_app(env: dict | None = None, timeout_s: float = 120, script: str = "app.py"):
     """Yield a freshly started app (URL, process, seconds to its first answer); stop it afterwards."""
     port = free_port()
     environment = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                    "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=environment,
+    process = subprocess.Popen([sys.executable, script], cwd=ROOT, env=environment,
                                stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     began = time.monotonic()
@@ -49,13 +49,13 @@ def launched_app(env: dict | None = None, timeout_s: float = 120):
         while True:
             if process.poll() is not None:
                 log.seek(0)
-                raise RuntimeError(f"app.py exited early:\n{log.read()[-3000:]}")
+                raise RuntimeError(f"{script} exited early:\n{log.read()[-3000:]}")
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"app.py did not answer on {url} within {timeout_s} s")
+                    raise RuntimeError(f"{script} did not answer on {url} within {timeout_s} s")
                 time.sleep(0.5)
         yield App(url, process, time.monotonic() - began)
     finally:

@@ -12,7 +12,7 @@ import queue
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
@@ -37,6 +37,7 @@ MARGINS = {"left": 0.075, "right": 0.99, "top": 0.9, "bottom": 0.16}
 # about 340 px wide (at 9.6 x 3.2 inches it became a strip 90 px high with 4 px ticks).
 BEAT_FIGSIZE = (6.0, 3.6)
 BEAT_MARGINS = {"left": 0.13, "right": 0.98, "top": 0.79, "bottom": 0.17}
+AMPLITUDE_TICKS = 5
 SALIENCY_BAND = 5
 TIME_TICKS_MS = np.array([-200, -100, 0, 100, 200])
 BEAT_TIME_MS = (np.arange(BEAT_LENGTH) - WINDOW_BEFORE) * 1000 / SAMPLING_RATE
@@ -77,15 +78,23 @@ class BeatCanvas:
         ax.add_collection(self.bands, autolim=False)
         ax.xaxis.grid(False)
         time_grid = ax.vlines(TIME_TICKS_MS[TIME_TICKS_MS != 0], 0, 1, transform=across, colors=GRID, linewidth=0.5)
+        # Amplitude ticks are plain texts and grid lines placed by hand: drawing the y-axis itself took 6.5 of
+        # the plot's 15 ms a request.
+        ax.yaxis.set_visible(False)
+        ax.yaxis.grid(False)
+        self.amplitude_grid = LineCollection([], transform=ax.transAxes, colors=GRID, linewidths=0.5, zorder=0.5)
+        ax.add_collection(self.amplitude_grid, autolim=False)
+        self.amplitude_labels = [self.figure.text(BEAT_MARGINS["left"] - 0.012, 0, "", fontsize=11, color=TEXT,
+                                                  ha="right", va="center") for _ in range(AMPLITUDE_TICKS + 2)]
         peak_line = ax.axvline(0, color=PEAK, linewidth=0.8, linestyle="--")
         (self.trace,) = ax.plot(BEAT_TIME_MS, np.zeros_like(BEAT_TIME_MS), color=TRACE, linewidth=1.6)
         (self.peak,) = ax.plot([0], [0], "v", color=PEAK, markersize=7)
         ax.set_xlim(BEAT_TIME_MS[0], BEAT_TIME_MS[-1])
         ax.xaxis.set_major_locator(FixedLocator(TIME_TICKS_MS))
         ax.set_xlabel("time from R-peak (ms)", fontsize=11)
-        ax.set_ylabel("amplitude (as pasted)", fontsize=11)
-        ax.yaxis.set_label_coords(-0.11, 0.5)
         self.figure.subplots_adjust(**BEAT_MARGINS)
+        self.figure.text(0.018, (BEAT_MARGINS["top"] + BEAT_MARGINS["bottom"]) / 2, "amplitude (as pasted)",
+                         fontsize=11, color=TEXT, rotation=90, ha="left", va="center")
         top, left, right = BEAT_MARGINS["top"], BEAT_MARGINS["left"], BEAT_MARGINS["right"]
         # Centred: the app lays its label badge over the figure's top-left corner.
         self.title = self.figure.text((left + right) / 2, top + 0.14, "", fontsize=13, color=TEXT,
@@ -96,18 +105,33 @@ class BeatCanvas:
                          ha="right", va="center")
         # The background bitmap holds the frame, the notes and the labels; everything else is redrawn on
         # each beat in this order, the shading first so that nothing in the axes lies under it.
-        self.changing = (self.bands, time_grid, ax.yaxis, peak_line, self.trace, self.peak,
-                         *ax.spines.values(), self.title)
+        self.changing = (self.bands, time_grid, self.amplitude_grid, peak_line, self.trace, self.peak,
+                         *ax.spines.values(), self.title, *self.amplitude_labels)
         for artist in self.changing:
             artist.set_animated(True)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.figure.bbox)
 
+    def _amplitude_ticks(self, low: float, high: float) -> None:
+        """Grid lines and labels at round amplitudes, as the y-axis would place them."""
+        ticks = MaxNLocator(AMPLITUDE_TICKS).tick_values(low, high)
+        ticks = ticks[(ticks >= low) & (ticks <= high)]
+        where = (ticks - low) / (high - low) if high > low else np.full(len(ticks), 0.5)
+        self.amplitude_grid.set_segments([[(0, w), (1, w)] for w in where])
+        bottom, top = BEAT_MARGINS["bottom"], BEAT_MARGINS["top"]
+        texts = tick_texts(ticks)
+        for i, label in enumerate(self.amplitude_labels):
+            shown = i < len(ticks)
+            label.set_text(texts[i] if shown else "")
+            label.set_y(bottom + where[i] * (top - bottom) if shown else 0)
+
     def png(self, beat: np.ndarray, saliency: np.ndarray, title: str) -> bytes:
         """The beat as pasted against time from the R-peak, shaded where the decision was made."""
         beat = np.asarray(beat, dtype=float)
         span = np.ptp(beat)
-        self.axes.set_ylim(beat.min() - 0.1 * span, beat.max() + 0.18 * span)
+        low, high = beat.min() - 0.1 * span, beat.max() + 0.18 * span
+        self.axes.set_ylim(low, high)
+        self._amplitude_ticks(low, high)
         bands = len(saliency) // SALIENCY_BAND
         weight = np.asarray(saliency)[:bands * SALIENCY_BAND].reshape(bands, SALIENCY_BAND).mean(axis=1)
         self.bands.set_facecolors([(*to_rgb(SALIENCY), 0.55 * w) for w in weight])
@@ -121,6 +145,18 @@ class BeatCanvas:
         with io.BytesIO() as out:
             Image.fromarray(pixels).save(out, format="png", compress_level=1)
             return out.getvalue()
+
+
+def tick_texts(ticks: np.ndarray) -> list[str]:
+    """Short labels for evenly spaced ticks: only the decimals the spacing needs, thousands as k, millions as M
+    (raw ADC counts stay as narrow as millivolts)."""
+    if len(ticks) == 0:
+        return []
+    largest = np.abs(ticks).max()
+    scale, suffix = (1e6, "M") if largest >= 1e7 else (1e3, "k") if largest >= 1e4 else (1.0, "")
+    step = (ticks[1] - ticks[0]) / scale if len(ticks) > 1 else 1.0
+    decimals = max(0, -int(np.floor(np.log10(abs(step))))) if step else 0
+    return [f"{t / scale:.{decimals}f}{suffix}".replace("-", "−") for t in ticks]
 
 
 _idle_canvases: queue.SimpleQueue[BeatCanvas] = queue.SimpleQueue()

@@ -6,6 +6,7 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import plots
@@ -54,3 +55,13 @@ def test_concurrent_requests_each_get_their_own_beat():
     with ThreadPoolExecutor(4) as pool:
         drawn = list(pool.map(lambda s: plots.beat_png(varied_beat(s), saliency_of(s), f"beat {s}"), seeds))
     assert all(png == expected[s] for s, png in zip(seeds, drawn))
+
+
+@pytest.mark.parametrize("ticks, texts", [
+    ([-0.4, 0.0, 0.4, 0.8], ["−0.4", "0.0", "0.4", "0.8"]),
+    ([100_000, 150_000, 200_000], ["100k", "150k", "200k"]),
+    ([0.001, 0.0015, 0.002], ["0.0010", "0.0015", "0.0020"]),
+    ([-250, 0, 250], ["−250", "0", "250"]),
+])
+def test_amplitude_labels_stay_short_in_millivolts_microvolts_and_adc_counts(ticks, texts):
+    assert plots.tick_texts(np.array(ticks, dtype=float)) == texts

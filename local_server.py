@@ -95,7 +95,7 @@ def resident_mb(pid: int) -> float:
 
 
 @contextmanager
-def running_app(env: dict | None = None, timeout_s: float = 120):
+def running_app(env: dict | None = None, timeout_s: float = 120, script: str = "app.py"):
     """Yield the base URL of a freshly started app."""
-    with launched_app(env, timeout_s) as app:
+    with launched_app(env, timeout_s, script) as app:
         yield app.url

@@ -341,10 +341,12 @@ def read_text(path: Path) -> np.ndarray:
 
 
 def write_annotations(table: pd.DataFrame, name: str, fs: float, out_dir: Path) -> Path:
-    """The beats as a WFDB annotation file (extension .cnn), to open beside the record in WFDB viewers."""
+    """The beats as a WFDB annotation file (extension .cnn), to open beside the record in WFDB viewers: each
+    beat's label as its symbol, and the beat model's own answer in its aux_note ("beat model: V")."""
     out_dir.mkdir(parents=True, exist_ok=True)
     wfdb.wrann(name, ANNOTATION_EXTENSION, table["sample"].to_numpy(dtype=np.int64),
-               symbol=table["label"].tolist(), fs=fs, write_dir=str(out_dir))
+               symbol=table["label"].tolist(), aux_note=[f"beat model: {b}" for b in table["beat_label"]],
+               fs=fs, write_dir=str(out_dir))
     return out_dir / f"{name}.{ANNOTATION_EXTENSION}"
 
 

@@ -1,8 +1,11 @@
 """The launched app through gradio_client: good beats are classified, bad ones refused, the server keeps serving."""
 
+import base64
+import io
 
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 import mitbih
 from synthetic import synthetic_beat, synthetic_ecg
@@ -70,3 +73,17 @@ def test_the_app_starts_and_classifies_without_any_example_source(tmp_path):
         assert len(label["confidences"]) == 5
         config = page.config
     assert "No examples: MITDB_DIR is set to" in str(config)
+
+
+def test_the_floor_app_answers_predict_with_what_the_app_answers(client):
+    """bench.py times the app against floor_app.py: the comparison holds only if both send the same kinds of
+    outputs and a plot of the same size."""
+    def plot_size(plot):
+        return Image.open(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1]))).size
+
+    app_outputs = client.predict(text_of(synthetic_beat()), api_name="/predict")
+    with running_app(script="floor_app.py") as url:
+        floor_outputs = Client(url, verbose=False).predict(text_of(synthetic_beat()), api_name="/predict")
+    assert [type(o) for o in floor_outputs] == [type(o) for o in app_outputs]
+    assert len(floor_outputs[1]["confidences"]) == len(app_outputs[1]["confidences"]) == 5
+    assert plot_size(floor_outputs[2]) == plot_size(app_outputs[2])

@@ -147,6 +147,7 @@ def test_results_are_written_as_a_wfdb_annotation_that_reads_back(tmp_path):
     assert path.suffix == ".cnn"
     np.testing.assert_array_equal(ann.sample, table["sample"])
     assert ann.symbol == table["label"].tolist()
+    assert ann.aux_note == [f"beat model: {b}" for b in table["beat_label"]]
 
 
 # +P of NeuroKit2's detector, used before gqrs: 113 0.633, 231 0.793, 232 0.966; of gqrs without the

@@ -60,13 +60,13 @@ class Recording:
     reference: wfdb.Annotation | None = None
 
 
-def _check_recording(n_samples: int, fs: float, shape: tuple[int, ...] = ()) -> None:
+def _check_recording(n_samples: int, fs: float, shape: tuple[int, ...] | None = None) -> None:
     """The rate and length of a recording, before any of it is analysed."""
     if fs is None or not np.isfinite(fs):
         raise InputError("No sampling rate given. State the rate of the recording in Hz (100 to 1000).")
     if not MIN_FS <= fs <= MAX_FS:
         raise InputError(f"Sampling rate {fs:g} Hz is outside what the app resamples: {MIN_FS:g} to {MAX_FS:g} Hz.")
-    if len(shape) > 1:
+    if shape is not None and len(shape) != 1:
         raise InputError(f"Expected one lead (a 1-D signal); got an array of shape {shape}.")
     if n_samples < MIN_SECONDS * fs:
         raise InputError(f"The recording is {n_samples / fs:.2f} s long, too short for one beat with its "
@@ -100,7 +100,7 @@ def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | 
     `segment_s` are analysed a stretch at a time (see analyze_stretches); None analyses them whole.
     """
     signal = np.asarray(signal)
-    _check_recording(len(signal), fs, signal.shape)
+    _check_recording(signal.shape[0] if signal.ndim == 1 else 0, fs, signal.shape)
     return analyze_stretches(lambda start, stop: signal[start:stop], len(signal), fs, progress, use_context,
                              segment_s)
 

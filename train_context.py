@@ -22,6 +22,7 @@ import numpy as np
 import wfdb
 from sklearn.model_selection import GroupKFold
 
+import beatset
 import context
 import evaluation
 import inference
@@ -37,7 +38,8 @@ FOLDS = 5
 HARM_MARGIN = 0.01
 MODELS = tuple((feature_set, balanced) for feature_set in context.FEATURE_SETS for balanced in (False, True))
 N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-READERS = {"mitdb": mitbih.labelled_record, "svdb": svdb.read}
+LONG_RECORDS = ("mitdb", "svdb")  # PTB-XL's 10 s hold too few beats for a rhythm or a dominant beat
+READERS = {database: beatset.READERS[database] for database in LONG_RECORDS}
 FOLDERS = {"mitdb": mitbih.default_data_dir, "svdb": svdb.default_dir}
 
 

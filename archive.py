@@ -4,9 +4,10 @@ Records are read a stretch at a time (record.analyze_stretches), so a 24-hour
 Holter recording takes no more memory than a 30-minute one. Each record gets its
 own beats CSV and WFDB annotation file (.cnn) in the output folder, and the run a
 summary table (summary.csv). A record whose CSV is already there was done by an
-earlier run and is skipped; a record that cannot be read is reported in one line
-and the rest go on. On a cluster every worker must have this environment (the
-same requirements) and read the input and output folders at the same paths.
+earlier run, even one stopped half-way, and is skipped; a record that cannot be
+read is reported in one line and the rest go on. On a cluster every worker must
+have this environment (the same requirements) and read the input and output
+folders at the same paths.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,36 +70,46 @@ def analyse_record(header: Path, out_dir: Path, use_context: bool = True) -> dic
     table.insert(0, "record", name)
     table.to_csv(partial, index=False, float_format="%.6g")
     os.replace(partial, csv_path)
+    return _row(name, "done", table, source, time.perf_counter() - started)
+
+
+def _row(name: str, status: str, table: pd.DataFrame, source: record.WfdbSource, seconds: float) -> dict:
     counts = record.summary(table, source.n_samples, source.fs)
-    row = asdict(Outcome(name, "done", counts["beats"], counts["duration_s"], counts["mean_heart_rate_bpm"],
-                         time.perf_counter() - started))
+    row = asdict(Outcome(name, status, counts["beats"], counts["duration_s"], counts["mean_heart_rate_bpm"], seconds))
     return row | {f"n_{c}": counts["per_class"][c] for c in CLASSES}
 
 
-def client_for(scheduler: str | None, workers: int | None) -> Client:
-    """A client of the cluster at `scheduler`, or of a new LocalCluster with one thread per worker."""
+def _skipped_row(header: Path, csv_path: Path) -> dict:
+    """The summary line of a record an earlier run finished, from its CSV and its header."""
+    return _row(Path(header).stem, "skipped", pd.read_csv(csv_path), record.open_wfdb(Path(header)), 0.0)
+
+
+@contextmanager
+def connected(scheduler: str | None, workers: int | None) -> Iterator[Client]:
+    """A client of the cluster at `scheduler`, or of a new LocalCluster with one thread per worker, closed after."""
     if scheduler:
-        return Client(scheduler)
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", local_directory=tempfile.gettempdir())
-    return Client(cluster)
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", local_directory=tempfile.gettempdir()) as cluster, \
+            Client(cluster) as client:
+        yield client
 
 
 def analyse_archive(headers: list[Path], out_dir: Path, scheduler: str | None = None, workers: int | None = None,
                     use_context: bool = True, progress: bool = True) -> pd.DataFrame:
     """Analyse every record not yet done, in parallel; returns and writes the summary table."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    previous = _previous_summary(out_dir)
     rows, todo = [], []
     for header in headers:
         csv_path, annotation = results_of(header, out_dir)
-        name = Path(header).stem
-        if csv_path.is_file() and annotation.is_file() and name in previous.index:
-            rows.append(previous.loc[name].to_dict() | {"record": name, "status": "skipped"})
+        if csv_path.is_file() and annotation.is_file():
+            rows.append(_skipped_row(header, csv_path))
         else:
             todo.append(header)
     if todo:
-        with client_for(scheduler, workers) as client:
+        with connected(scheduler, workers) as client:
             futures = [client.submit(analyse_record, h, out_dir, use_context, pure=False) for h in todo]
             for future in tqdm(as_completed(futures), total=len(futures), desc="records", unit="record",
                                disable=not progress):
@@ -107,13 +120,4 @@ def analyse_archive(headers: list[Path], out_dir: Path, scheduler: str | None = 
     summary = pd.DataFrame(rows).sort_values("record", ignore_index=True)
     summary.to_csv(out_dir / SUMMARY_FILE, index=False, float_format="%.6g")
     return summary
-
-
-def _previous_summary(out_dir: Path) -> pd.DataFrame:
-    """Rows of records an earlier run finished, by record name."""
-    path = out_dir / SUMMARY_FILE
-    if not path.is_file():
-        return pd.DataFrame()
-    table = pd.read_csv(path, dtype={"record": str}, keep_default_na=False, na_values=[""])
-    return table[table["status"].isin(["done", "skipped"])].set_index("record")
 

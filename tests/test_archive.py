@@ -50,13 +50,16 @@ def test_every_record_gets_its_csv_and_annotations_and_a_bad_one_is_reported(arc
 
 def test_a_rerun_skips_records_already_done_and_tries_the_failed_one_again(archive_folder, first_run):
     folder, _ = archive_folder
-    out, _ = first_run
+    out, first = first_run
     written = {p.name: p.stat().st_mtime_ns for p in out.glob("*_beats.csv")}
+    (out / archive.SUMMARY_FILE).unlink()  # as a run stopped before its summary leaves it
     summary = archive.analyse_archive(sorted(folder.glob("*.hea")), out, workers=2, progress=False)
     status = dict(zip(summary["record"], summary["status"]))
     assert status == {"a1": "skipped", "b2": "skipped", "c3": "skipped", "bad": "failed"}
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_beats.csv")} == written
-    assert (summary.set_index("record").loc[["a1", "b2", "c3"], "beats"] > 20).all()
+    done = ["a1", "b2", "c3"]
+    pd.testing.assert_series_equal(summary.set_index("record").loc[done, "beats"],
+                                   first.set_index("record").loc[done, "beats"])
 
 
 def test_command_line_runs_a_folder_and_exits_2_when_a_record_failed(archive_folder, tmp_path):

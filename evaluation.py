@@ -47,6 +47,13 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -
     }
 
 
+def summary_line(scores: dict) -> str:
+    """One line of what `evaluate` measured: 5-class macro-F1, AAMI S and V F1, then each class's F1."""
+    five, aami = scores["five_class"], scores["aami"]["per_class"]
+    return (f"macro-F1 {five['macro_f1']:.3f}, AAMI S F1 {aami['S']['f1']:.3f}, V F1 {aami['V']['f1']:.3f}; "
+            + ", ".join(f"{c} {v['f1']:.3f}" for c, v in five["per_class"].items()))
+
+
 def markdown_table(scores: dict) -> str:
     """Per-class table with accuracy and macro-F1 below it."""
     rows = ["| class | beats | sensitivity | +P | specificity | F1 |", "|---|---:|---:|---:|---:|---:|"]

@@ -169,10 +169,7 @@ def main() -> None:
     print("\n".join(lines[2:2 + len(args.databases) + 1]))
     ds2 = [s for s in scores if s.split == "DS2"]
     for name, beat_only in (("beat model alone", True), ("record mode's labels", False)) if ds2 else ():
-        both = class_scores(ds2, beat_only)
-        five, aami = both["five_class"], both["aami"]["per_class"]
-        print(f"DS2 detected beats, {name}: macro-F1 {five['macro_f1']:.3f}, AAMI S F1 {aami['S']['f1']:.3f}, "
-              f"V F1 {aami['V']['f1']:.3f}; " + ", ".join(f"{c} {v['f1']:.3f}" for c, v in five["per_class"].items()))
+        print(f"DS2 detected beats, {name}: {evaluation.summary_line(class_scores(ds2, beat_only))}")
     print(f"wrote {args.out}")
 
 

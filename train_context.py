@@ -194,9 +194,7 @@ def main() -> None:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(markdown(verdicts, chosen, params, scores))
     for name, s in scores.items():
-        five, aami = s["five_class"], s["aami"]["per_class"]
-        print(f"DS2 {name}: macro-F1 {five['macro_f1']:.3f}, AAMI S F1 {aami['S']['f1']:.3f}, V F1 "
-              f"{aami['V']['f1']:.3f}; " + ", ".join(f"{c} {v['f1']:.3f}" for c, v in five["per_class"].items()))
+        print(f"DS2 {name}: {evaluation.summary_line(s)}")
     print(f"chosen: {candidate_name(chosen)}, used: {params['used']}; wrote {args.weights / context.CONTEXT_FILE} "
           f"and {args.report}")
 

@@ -48,13 +48,14 @@ def rr_features(samples: np.ndarray, fs: float) -> np.ndarray:
     return np.column_stack([before / local, after / local, before / after, local, before / overall, after / overall])
 
 
-def shape_features(windows: np.ndarray) -> np.ndarray:
+def shape_features(windows: np.ndarray, preprocessed: np.ndarray | None = None) -> np.ndarray:
     """Per beat: its correlation with the record's median beat over the whole window and over the QRS, and
-    the log of its QRS height over the median height. Windows are the model's, in any linear unit."""
+    the log of its QRS height over the median height. Windows are the model's, in any linear unit;
+    `preprocessed` is preprocess(windows) where the caller has it already."""
     windows = np.asarray(windows, dtype=np.float64)
     if len(windows) == 0:
         return np.empty((0, len(SHAPE_COLUMNS)))
-    beats = preprocess(windows).astype(np.float64)
+    beats = (preprocess(windows) if preprocessed is None else preprocessed).astype(np.float64)
     template = np.median(beats, axis=0)
     qrs = slice(WINDOW_BEFORE - round(QRS_HALF_S * SAMPLING_RATE), WINDOW_BEFORE + round(QRS_HALF_S * SAMPLING_RATE))
     height = np.maximum(np.ptp(windows[:, qrs], axis=1), 1e-12)
@@ -95,9 +96,11 @@ def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanc
             "coef": model.coef_[order].tolist(), "intercept": model.intercept_[order].tolist()}
 
 
-def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray) -> np.ndarray:
+def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray,
+          preprocessed: np.ndarray | None = None) -> np.ndarray:
     """The beat model's probabilities with N, V and A decided in context; L and R beats keep theirs."""
-    return rerank(params, probabilities, features(probabilities, rr_features(samples, fs), shape_features(windows)))
+    shape = shape_features(windows, preprocessed)
+    return rerank(params, probabilities, features(probabilities, rr_features(samples, fs), shape))
 
 
 def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray:

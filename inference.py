@@ -154,7 +154,12 @@ def _as_batch(beats: np.ndarray) -> np.ndarray:
 
 def predict_proba(beats: np.ndarray) -> np.ndarray:
     """(n, 180) or (180,) beats in any linear unit -> (n, 5) probabilities in CLASSES order."""
-    x = preprocess(_as_batch(beats))
+    return predict_preprocessed(preprocess(_as_batch(beats)))
+
+
+def predict_preprocessed(x: np.ndarray) -> np.ndarray:
+    """(n, 180) beats already through preprocess() -> (n, 5) probabilities: for callers that need the
+    preprocessed beats too (record mode's shape features), so a beat is prepared once."""
     model = shipped_model().model
     out = np.zeros((len(x), len(CLASSES)))
     with torch.inference_mode():

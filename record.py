@@ -30,10 +30,10 @@ from wfdb import processing
 
 import context
 from detection import detect_peaks
-from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_proba, shipped_model
+from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_preprocessed, shipped_model
 from labels import BEAT_CLASSES, BEAT_SYMBOLS
 from mitbih import PREFERRED_LEAD
-from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, to_model_rate
+from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, preprocess, to_model_rate
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 MAX_UPLOAD_BYTES = 128 * 1024 * 1024  # a 24-hour two-lead format-212 record at 360 Hz is about 95 MB
@@ -159,8 +159,9 @@ def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progr
         return None
     report(0.6, f"classifying {len(peaks)} beats")
     windows = beat_windows(resampled, peaks)
-    probabilities = predict_proba(windows)
-    final = context.apply(params, probabilities, peaks, SAMPLING_RATE, windows) if params else probabilities
+    beats = preprocess(windows)
+    probabilities = predict_preprocessed(beats)
+    final = context.apply(params, probabilities, peaks, SAMPLING_RATE, windows, beats) if params else probabilities
     table = pd.DataFrame({
         "sample": np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1),
         "label": np.asarray(CLASSES)[final.argmax(axis=1)],

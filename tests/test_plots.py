@@ -28,6 +28,15 @@ def test_a_beat_plot_is_a_png_that_a_phone_shrinks_to_a_readable_height():
     assert image.size[1] * shrunk_to_phone >= 200
 
 
+def test_the_palette_png_shows_what_was_drawn():
+    canvas = plots.BeatCanvas()
+    png = canvas.png(varied_beat(5), saliency_of(5), "V: premature ventricular contraction, 88% confident")
+    drawn = np.asarray(canvas.canvas.buffer_rgba())[..., :3].astype(int)
+    error = np.abs(pixels(png) - drawn).max(axis=2)
+    assert error.mean() < 1.5
+    assert (error > 24).mean() < 0.001
+
+
 def test_a_plot_shows_nothing_left_over_from_the_beat_before():
     canvas = plots.BeatCanvas()
     first = canvas.png(varied_beat(1), saliency_of(1), "N: normal")

@@ -13,6 +13,7 @@ tuned on. With --fs every record is first resampled to that rate.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("reports/record_mode.md"))
     args = p.parse_args()
     chosen = records(tuple(args.databases))
-    scores = [score(*r, fs=args.fs) for r in tqdm(chosen, desc="records", unit="record")]
+    scores = [score(*r, fs=args.fs) for r in tqdm(chosen, desc="records", unit="record",
+                                                  disable=not sys.stderr.isatty())]
     lines = report(scores, f"{args.fs:g} Hz (resampled)" if args.fs else "each database at its own rate")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

@@ -57,6 +57,35 @@ def test_folds_keep_each_patient_whole_and_give_every_fold_l_and_r_patients():
         assert {"L", "R"} <= held
 
 
+def _answers(n: int, bias: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Made-up softmax answers that know the class but whose outputs carry a log-bias per class."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(5, size=n)
+    logits = 2.5 * np.eye(5)[y] + rng.normal(0, 1, (n, 5)) + bias
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).astype(np.float32), np.asarray(train.BEAT_CLASSES)[y]
+
+
+def test_offsets_scored_on_other_folds_recover_a_bias_all_folds_share():
+    p, labels = _answers(5000, np.array([0, 0, -3, 0, -3.0]), seed=0)
+    folds = np.arange(5000) % 5
+    _, in_sample = train.output_offsets(p, labels)
+    held_out = train.held_out_offsets_f1(p, labels, folds)
+    raw = train.macro_f1(train.label_indices(labels), p.argmax(axis=1))
+    assert held_out > raw + 0.2
+    assert held_out == pytest.approx(in_sample, abs=0.02)
+
+
+def test_offsets_scored_on_other_folds_cannot_learn_what_only_the_scored_fold_shows():
+    """All A beats in one fold, as when a class has few patients: only offsets fitted on that fold see them."""
+    p, labels = _answers(5000, np.array([0, 0, 0, 0, -3.0]), seed=1)
+    folds = np.arange(5000) % 5
+    keep = (labels != "A") | (folds == 0)
+    p, labels, folds = p[keep], labels[keep], folds[keep]
+    _, in_sample = train.output_offsets(p, labels)
+    assert train.held_out_offsets_f1(p, labels, folds) < in_sample - 0.05
+
+
 def _has_all_data() -> bool:
     return mitbih.has_data() and bool(svdb.records()) and not ptbxl.metadata().empty
 
@@ -112,9 +141,12 @@ def test_shipped_metadata_records_how_the_model_was_chosen():
                 "cross_validation", "leave_one_database_out", "recipe", "augmentation"):
         assert key in meta
     cv = meta["cross_validation"]
-    best = max(cv["candidates"], key=lambda c: c["macro_f1"])
+    best = max(cv["candidates"], key=lambda c: c["held_out_offsets_macro_f1"])
     assert meta["recipe"]["patient_balance"] == best["patient_balance"]
+    assert cv["chosen_weights"] == best["weights"]
     assert cv["chosen_epoch"] == best["chosen_epoch"]
+    assert best["held_out_offsets_macro_f1"] == pytest.approx(
+        max(best["held_out_offsets_macro_f1_by_epoch"].values()))
     assert cv["scores"]["all"]["five_class"]["macro_f1"] == pytest.approx(best["macro_f1"])
     assert meta["typicality"]["threshold"] == pytest.approx(np.median(cv["typicality_thresholds"]))
 

@@ -142,11 +142,12 @@ class BeatCanvas:
         self.canvas.restore_region(self.background)
         for artist in self.changing:
             self.figure.draw_artist(artist)
-        pixels = np.asarray(self.canvas.buffer_rgba())[..., :3]
-        # A palette of PNG_COLOURS: encoding the RGB image took 5 ms of a request, the palette image takes
-        # about a third of that and a third of the bytes, with no visible change (mean error under 1 of 255).
-        palette = Image.fromarray(pixels).quantize(PNG_COLOURS, method=Image.Quantize.FASTOCTREE,
-                                                   dither=Image.Dither.NONE)
+        # The canvas's RGBA buffer read as it is (a NumPy view of its RGB channels took 1.6 ms to copy), then a
+        # palette of PNG_COLOURS: the RGB image took 5.7 ms to encode, the palette 2.4 to find and 0.7 to encode,
+        # in a third of the bytes and with no visible change (mean error under 1 of 255).
+        width, height = self.canvas.get_width_height()
+        rgb = Image.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+        palette = rgb.quantize(PNG_COLOURS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         with io.BytesIO() as out:
             palette.save(out, format="png", compress_level=1)
             return out.getvalue()

@@ -1,5 +1,6 @@
-"""Measure archives and long recordings: records per minute on 1 and 2 Dask workers, and the peak memory of
-one recording 30 minutes, 6 hours and 24 hours long.
+"""Measure archives and long recordings: records per minute on 1 and 2 Dask workers, beside the same records
+in 1 and 2 plain processes (what the machine itself allows), and the peak memory of one recording 30
+minutes, 6 hours and 24 hours long.
 
     python bench_archive.py [--records 12] [--hours 0.5 6 24]
 
@@ -11,11 +12,13 @@ Run it on an idle machine.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +60,28 @@ def records_per_minute(headers: list[Path], workers: int) -> float:
         return len(headers) / (time.perf_counter() - began) * 60
 
 
+def _analyse(header: Path) -> int:
+    import record
+    source = record.open_wfdb(header)
+    return len(record.analyze_stretches(source.read, source.n_samples, source.fs))
+
+
+def _one_thread() -> None:
+    import torch
+    torch.set_num_threads(1)
+    _warm()
+
+
+def plain_records_per_minute(headers: list[Path], processes: int) -> float:
+    """The same analyses in warmed-up single-thread processes with no Dask: the machine's own scaling."""
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        list(pool.map(time.sleep, [0.5] * processes))
+        began = time.perf_counter()
+        list(pool.map(_analyse, headers))
+        return len(headers) / (time.perf_counter() - began) * 60
+
+
 def peak_rss_mb(header: Path) -> tuple[float, float, int]:
     """Peak resident memory (MB) and seconds of a fresh process analysing one record, and its beats."""
     # VmHWM, not getrusage: Linux carries ru_maxrss over exec, so a child would report this process's peak.
@@ -79,11 +104,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         headers = [write(Path(folder), f"r{i:03d}", s) for i, s in enumerate(signals)]
         rates = {w: records_per_minute(headers, w) for w in (1, 2)}
+        plain = {n: plain_records_per_minute(headers, n) for n in (1, 2)}
         print(f"Machine: {os.cpu_count()} cores. {len(headers)} records of 30 minutes "
               f"({'MIT-BIH' if mitbih.has_data() else 'synthetic'}):")
         for w, rate in rates.items():
-            print(f"  {w} worker{'s' if w > 1 else ''}: {rate:.1f} records per minute")
-        print(f"  scaling from 1 to 2 workers: {rates[2] / rates[1]:.2f}x")
+            print(f"  {w} Dask worker{'s' if w > 1 else ''}: {rate:.1f} records per minute; "
+                  f"{w} plain process{'es' if w > 1 else ''}: {plain[w]:.1f}")
+        print(f"  scaling from 1 to 2: Dask workers {rates[2] / rates[1]:.2f}x, plain processes "
+              f"{plain[2] / plain[1]:.2f}x")
         print("One long recording, read and analysed a stretch at a time in a fresh process:")
         for hours in args.hours:
             joined = np.concatenate([signals[i % len(signals)] for i in range(int(np.ceil(hours * 2)))])

@@ -10,7 +10,7 @@ from wfdb import processing
 import gqrs_fast
 from preprocessing import SAMPLING_RATE
 
-# Beats are found by gqrs (wfdb's port of PhysioNet's detector; gqrs_fast runs it, the same beats in a tenth
+# Beats are found by gqrs (wfdb's port of PhysioNet's detector; gqrs_fast runs it, the same beats in a twentieth
 # of the time), which tells QRS complexes from tall T waves,
 # blocked P waves and noise far better than NeuroKit2's detectors: over the 44 MIT-BIH records NeuroKit2's
 # own method scored Se 0.9878, +P 0.9813 (T waves in 113 and 231 counted as beats); its Pan-Tompkins,

@@ -98,7 +98,8 @@ def markdown(results: dict, meta: dict) -> str:
                            + " | ".join(f"{v['accuracy']:.3f} ({-v['drop']:+.3f})" for v in by_snr.values())
                            + " |" for kind, by_snr in results["noise"].items())
     cv = meta["cross_validation"]
-    chosen = max(cv["candidates"], key=lambda c: c["held_out_offsets_macro_f1"])
+    chosen = next(c for c in cv["candidates"] if c["weights"] == cv["chosen_weights"]
+                  and c["patient_balance"] == meta["recipe"]["patient_balance"])
     lodo = meta["leave_one_database_out"]
     lodo_rows = "\n".join(
         f"| without {db}, scored on {db} | " + " | ".join(

@@ -295,8 +295,8 @@ def model_job(sources: dict, leave_out: str | None, recipe: Recipe, kind: str, e
 def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> float:
     """Pooled macro-F1 when each fold's answers get offsets searched on the other folds' answers only.
 
-    Offsets searched on the same answers they are scored on flatter the score (by 0.05 to 0.16 at
-    different epochs); this figure is what the offsets are worth on patients they were not fitted to,
+    Offsets searched on the same answers they are scored on flatter the score (by 0.02 to 0.06 over
+    run 7's epochs); this figure is what the offsets are worth on patients they were not fitted to,
     so it is what candidates are chosen by.
     """
     predicted = np.zeros(len(labels), dtype=np.int64)

@@ -60,12 +60,6 @@ def records_per_minute(headers: list[Path], workers: int) -> float:
         return len(headers) / (time.perf_counter() - began) * 60
 
 
-def _analyse(header: Path) -> int:
-    import record
-    source = record.open_wfdb(header)
-    return len(record.analyze_stretches(source.read, source.n_samples, source.fs))
-
-
 def _one_thread() -> None:
     import torch
     torch.set_num_threads(1)
@@ -73,12 +67,13 @@ def _one_thread() -> None:
 
 
 def plain_records_per_minute(headers: list[Path], processes: int) -> float:
-    """The same analyses in warmed-up single-thread processes with no Dask: the machine's own scaling."""
+    """The same task as the Dask workers run (archive.analyse_record, writing CSV and .cnn) in warmed-up
+    single-thread processes with no Dask: the machine's own scaling."""
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_one_thread) as pool:
+                             initializer=_one_thread) as pool, tempfile.TemporaryDirectory() as out:
         list(pool.map(time.sleep, [0.5] * processes))
         began = time.perf_counter()
-        list(pool.map(_analyse, headers))
+        list(pool.map(archive.analyse_record, headers, [Path(out)] * len(headers)))
         return len(headers) / (time.perf_counter() - began) * 60
 
 

@@ -201,8 +201,7 @@ def explain(beat: np.ndarray) -> Explanation:
     model = loaded.model
     x = torch.from_numpy(preprocess(_as_batch(beat)[:1]))
     features = model.features(x.unsqueeze(1)).detach().requires_grad_(True)
-    hidden = model.head[:-2](features)
-    logits = model.head[-2:](hidden)
+    hidden, logits = model.classify(features)
     probabilities = torch.softmax(logits, dim=1)[0].detach().double().numpy()
     top = int(probabilities.argmax())
     (gradient,) = torch.autograd.grad(logits[0, top], features)

@@ -7,8 +7,11 @@ Training patients: MIT-BIH DS1, the SVDB records and the PTB-XL records a rule l
 1. Patient-wise cross-validation: folds of whole patients, each holding L and R patients.
    Every fold model trains on the same schedule; the number of epochs is chosen by the
    pooled out-of-fold macro-F1, and the out-of-fold predictions at that epoch are kept.
+   Each fold trains `--members` networks that differ only in their seed (initial weights, beat
+   draws, augmentation); a candidate is one member alone or their ensemble (mean logits).
 2. Leave-one-database-out: without SVDB (scored on SVDB), without PTB-XL (scored on PTB-XL).
-3. The shipped model: every training patient, the chosen number of epochs.
+3. The shipped model: every training patient, the chosen number of epochs and members, packed
+   into one ECGCNN.
 MIT-BIH DS2 is never read here: `python evaluate.py` scores it.
 """
 
@@ -20,7 +23,7 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,7 +40,7 @@ import evaluation
 import mitbih
 import typicality
 from labels import BEAT_CLASSES
-from model import POOLINGS, WIDTHS, ECGCNN
+from model import POOLINGS, WIDTHS, ECGCNN, pack
 from preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
@@ -98,6 +101,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
     p.add_argument("--pooling", choices=POOLINGS, default=Recipe.pooling,
                    help="how the head reads the last block: flattened, or averaged over time")
+    p.add_argument("--members", type=int, default=2,
+                   help="networks per fold, seeds SEED, SEED+1, ...: cross-validation compares the first alone "
+                        "with the ensemble of all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("weights"), help="folder for weights, metadata and report")
     p.add_argument("--quick", action="store_true", help="a few records, two folds, one short epoch")
@@ -151,17 +157,20 @@ def patient_folds(beats: beatset.BeatSet, n_folds: int, seed: int) -> np.ndarray
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_probabilities(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     model.eval()
     return np.concatenate([torch.softmax(model(torch.from_numpy(x[i:i + batch_size])), 1).numpy()
                            for i in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, len(BEAT_CLASSES)))
 
 
-def shifted(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Probabilities after adding log-offsets to the outputs: what the shipped model answers."""
-    logits = np.log(probabilities + 1e-7) + offsets
+def softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def shifted(probabilities: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Probabilities after adding log-offsets to the outputs: what the shipped model answers."""
+    return softmax(np.log(probabilities + 1e-7) + offsets)
 
 
 def to_labels(probabilities: np.ndarray) -> np.ndarray:
@@ -242,9 +251,9 @@ def scored_epochs(recipe: Recipe) -> range:
     return range(recipe.epochs // 2 + 1, recipe.epochs + 1)
 
 
-def _in_worker() -> None:
+def _in_worker(threads: int = 1) -> None:
     """One thread per process: on this machine two single-thread trainings run twice as fast as one with two."""
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
 
 
@@ -268,28 +277,35 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
     f1 = {key: evaluation.class_scores(beats.labels[held], to_labels(p), BEAT_CLASSES)["macro_f1"]
           for key, p in out["probabilities"].items()}
     for kind in WEIGHT_KINDS:
-        print(f"patient balance {recipe.patient_balance:g}, fold {fold + 1}, {kind} weights: held-out macro-F1 "
+        print(f"patient balance {recipe.patient_balance:g}, seed {recipe.seed}, fold {fold + 1}, {kind} weights: "
+              "held-out macro-F1 "
               "by epoch " + ", ".join(f"{e}: {v:.3f}" for (k, e), v in f1.items() if k == kind)
               + f" ({out['seconds']:.0f} s)", flush=True)
     return out
 
 
-def model_job(sources: dict, leave_out: str | None, recipe: Recipe, kind: str, epochs: int,
-              offsets: np.ndarray) -> dict:
-    """Train on every database but `leave_out` (None: all) for `epochs` and keep the `kind` of weights,
-    with the cross-validated output offsets in its last layer's bias; scores on the database left out."""
+def model_job(sources: dict, leave_out: str | None, recipe: Recipe, kind: str, epochs: int) -> dict:
+    """Train on every database but `leave_out` (None: all) for `epochs`; the `kind` of weights."""
     _in_worker()
     beats = beatset.load(sources)
-    left = beats.databases == leave_out
     started = time.time()
-    model = fit(beats.subset(~left), recipe, stop_after=epochs)[kind]
-    with torch.no_grad():
-        model.head[-1].bias += torch.as_tensor(offsets, dtype=model.head[-1].bias.dtype)
-    out = {"state": model.state_dict(), "seconds": time.time() - started}
-    if leave_out:
-        predicted = to_labels(predict_probabilities(model, preprocess(beats.subset(left).centred())))
-        out["scores"] = evaluation.evaluate(beats.labels[left], predicted, BEAT_CLASSES)
-    return out
+    model = fit(beats.subset(beats.databases != leave_out), recipe, stop_after=epochs)[kind]
+    return {"state": model.state_dict(), "seconds": time.time() - started}
+
+
+def packed(recipe: Recipe, states: list[dict], offsets: np.ndarray | None = None) -> ECGCNN:
+    """One ECGCNN holding every member's weights, with the output offsets in its last bias."""
+    model = ECGCNN(**recipe.model_config, members=len(states))
+    model.load_state_dict(pack(states))
+    if offsets is not None:
+        model.add_to_bias(torch.as_tensor(offsets))
+    return model.eval()
+
+
+def ensemble(probabilities: list[np.ndarray]) -> np.ndarray:
+    """Members' probabilities -> the ensemble's: softmax of the mean log-probability, as ECGCNN's
+    mean of logits gives."""
+    return softmax(np.mean([np.log(p + 1e-7) for p in probabilities], axis=0))
 
 
 def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> float:
@@ -309,47 +325,67 @@ def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, folds: np
 
 
 def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.BeatSet, folds: np.ndarray,
-                   recipes: list[Recipe]) -> list[dict]:
-    """For each recipe and kind of weights: out-of-fold probabilities at each scored epoch, the epoch
-    chosen by held-out-offsets macro-F1 and its scores, and each fold's atypical-beat threshold there."""
+                   recipes: list[Recipe], members: int) -> list[dict]:
+    """For each recipe, kind of weights and set of members (each seed alone, and all together):
+    out-of-fold probabilities at each scored epoch, the epoch chosen by held-out-offsets macro-F1 and
+    its scores, and each fold's weights there. Only the first seed alone and the
+    ensemble are candidates to ship; the other seeds alone show how far one member moves with its seed."""
     n_folds = int(folds.max()) + 1
-    jobs = {(r, f): pool.submit(fold_job, sources, folds, f, recipe)
-            for r, recipe in enumerate(recipes) for f in range(n_folds)}
-    held_x = preprocess(beats.centred())
+    seeded = [[replace(recipe, seed=recipe.seed + m) for m in range(members)] for recipe in recipes]
+    jobs = {(r, f, m): pool.submit(fold_job, sources, folds, f, member)
+            for r, recipe_members in enumerate(seeded) for f in range(n_folds)
+            for m, member in enumerate(recipe_members)}
+    member_sets = [(m,) for m in range(members)] + ([tuple(range(members))] if members > 1 else [])
     results = []
     for r, recipe in enumerate(recipes):
-        done = [jobs[r, f].result() for f in range(n_folds)]
+        done = {(f, m): jobs[r, f, m].result() for f in range(n_folds) for m in range(members)}
         for kind in WEIGHT_KINDS:
-            by_epoch = {}
-            for epoch in scored_epochs(recipe):
-                oof = np.zeros((len(beats), len(BEAT_CLASSES)), dtype=np.float32)
-                for f, fold in enumerate(done):
-                    oof[folds == f] = fold["probabilities"][kind, epoch]
-                by_epoch[epoch] = oof
-            raw = {e: evaluation.class_scores(beats.labels, to_labels(p), BEAT_CLASSES)["macro_f1"]
-                   for e, p in by_epoch.items()}
-            adjusted = {e: output_offsets(p, beats.labels) for e, p in by_epoch.items()}
-            honest = {e: held_out_offsets_f1(p, beats.labels, folds) for e, p in by_epoch.items()}
-            chosen = max(honest, key=honest.get)
-            thresholds = []
-            for f, fold in enumerate(done):
-                model = ECGCNN(**recipe.model_config)
-                model.load_state_dict(fold["states"][kind, chosen])
-                train = np.flatnonzero(folds != f)[:: max(1, (folds != f).sum() // TYPICALITY_SAMPLE)]
-                stats = typicality.describe(model, held_x[train], beats.labels[train])
-                thresholds.append(typicality.held_out_threshold(model, stats, held_x[folds == f]))
-            print(f"patient balance {recipe.patient_balance:g}, {kind} weights: out-of-fold macro-F1 by epoch "
-                  "(offsets fitted on the other folds; on the same answers) "
-                  + ", ".join(f"{e}: {raw[e]:.3f} ({honest[e]:.3f}; {adjusted[e][1]:.3f})" for e in by_epoch)
-                  + "; folds took " + ", ".join(f"{d['seconds']:.0f}" for d in done) + " s", flush=True)
-            offsets = adjusted[chosen][0]
-            results.append({"recipe": recipe, "weights": kind,
-                            "probabilities": shifted(by_epoch[chosen], offsets),
-                            "raw_macro_f1_by_epoch": raw, "macro_f1_by_epoch": {e: a[1] for e, a in adjusted.items()},
-                            "held_out_offsets_macro_f1_by_epoch": honest, "offsets": offsets,
-                            "chosen_epoch": chosen, "macro_f1": adjusted[chosen][1],
-                            "held_out_offsets_macro_f1": honest[chosen], "typicality_thresholds": thresholds})
+            for chosen_members in member_sets:
+                by_epoch = {}
+                for epoch in scored_epochs(recipe):
+                    oof = np.zeros((len(beats), len(BEAT_CLASSES)), dtype=np.float32)
+                    for f in range(n_folds):
+                        oof[folds == f] = ensemble([done[f, m]["probabilities"][kind, epoch] for m in chosen_members])
+                    by_epoch[epoch] = oof
+                results.append(score_candidate(recipe, kind, chosen_members, by_epoch, beats, folds,
+                                               [[done[f, m] for m in chosen_members] for f in range(n_folds)]))
     return results
+
+
+def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], by_epoch: dict[int, np.ndarray],
+                    beats: beatset.BeatSet, folds: np.ndarray, fold_members: list[list[dict]]) -> dict:
+    """Scores of one candidate's out-of-fold answers by epoch; its chosen epoch, offsets and fold weights there."""
+    raw = {e: evaluation.class_scores(beats.labels, to_labels(p), BEAT_CLASSES)["macro_f1"]
+           for e, p in by_epoch.items()}
+    adjusted = {e: output_offsets(p, beats.labels) for e, p in by_epoch.items()}
+    honest = {e: held_out_offsets_f1(p, beats.labels, folds) for e, p in by_epoch.items()}
+    chosen = max(honest, key=honest.get)
+    seeds = tuple(recipe.seed + m for m in chosen_members)
+    print(f"patient balance {recipe.patient_balance:g}, {kind} weights, seeds {seeds}: out-of-fold macro-F1 by "
+          "epoch (offsets fitted on the other folds; on the same answers) "
+          + ", ".join(f"{e}: {raw[e]:.3f} ({honest[e]:.3f}; {adjusted[e][1]:.3f})" for e in by_epoch)
+          + "; folds took " + ", ".join(f"{t['seconds']:.0f}" for trained in fold_members for t in trained) + " s",
+          flush=True)
+    offsets = adjusted[chosen][0]
+    return {"recipe": recipe, "weights": kind, "seeds": seeds, "choosable": chosen_members[0] == 0,
+            "probabilities": shifted(by_epoch[chosen], offsets),
+            "raw_macro_f1_by_epoch": raw, "macro_f1_by_epoch": {e: a[1] for e, a in adjusted.items()},
+            "held_out_offsets_macro_f1_by_epoch": honest, "offsets": offsets,
+            "chosen_epoch": chosen, "macro_f1": adjusted[chosen][1],
+            "held_out_offsets_macro_f1": honest[chosen],
+            "fold_states": [[t["states"][kind, chosen] for t in trained] for trained in fold_members]}
+
+
+def typicality_thresholds(candidate: dict, beats: beatset.BeatSet, folds: np.ndarray, held_x: np.ndarray
+                          ) -> list[float]:
+    """Each fold model's atypical-beat threshold, measured on its held-out patients."""
+    thresholds = []
+    for f, states in enumerate(candidate["fold_states"]):
+        model = packed(candidate["recipe"], states)
+        train = np.flatnonzero(folds != f)[:: max(1, (folds != f).sum() // TYPICALITY_SAMPLE)]
+        stats = typicality.describe(model, held_x[train], beats.labels[train])
+        thresholds.append(typicality.held_out_threshold(model, stats, held_x[folds == f]))
+    return thresholds
 
 
 def scores_by_database(beats: beatset.BeatSet, predicted: np.ndarray) -> dict:
@@ -386,6 +422,8 @@ def write_report(out: Path, meta: dict) -> None:
     per_db = "\n\n".join(f"### {db}\n{evaluation.markdown_table(r['five_class'])}"
                          for db, r in cv["scores"].items() if db != "all")
     candidates = "\n".join(f"| {c['patient_balance']:g} | {c['weights']} | "
+                           + " + ".join(map(str, c["seeds"])) + ("" if c["choosable"] else " (not a candidate)")
+                           + " | "
                            + " | ".join(f"{raw:.3f} / {honest:.3f} / {v:.3f}" for raw, honest, v in zip(
                                c["macro_f1_by_epoch_without_offsets"].values(),
                                c["held_out_offsets_macro_f1_by_epoch"].values(), c["macro_f1_by_epoch"].values()))
@@ -405,16 +443,19 @@ MIT-BIH DS2 is not read by training: `python evaluate.py` scores it.
 Every fold holds whole patients, at least one of them with L beats and one with R beats. Fold models
 follow one schedule of {meta['recipe']['epochs']} epochs, scored on their held-out patients from the
 schedule's second half, both as trained ("last") and as the running average of their weights ("averaged").
-Pooled out-of-fold macro-F1 of each candidate by epoch: as the network answers / with output offsets
+Each fold trains {len(meta['recipe_seeds'])} networks that differ only in their seed; a candidate is the first
+alone or the ensemble of all (mean logits); the other seeds alone show how far one network moves with its
+seed. Pooled out-of-fold macro-F1 of each candidate by epoch: as the network answers / with output offsets
 searched on the other folds' answers (what the choice is made on) / with offsets searched on the same
 answers (optimistic):
 
-| patient balance | weights | {' | '.join(cv['candidates'][0]['macro_f1_by_epoch'])} | chosen epoch |
-|---|---|{'---:|' * len(cv['candidates'][0]['macro_f1_by_epoch'])}---:|
+| patient balance | weights | members' seeds | {' | '.join(cv['candidates'][0]['macro_f1_by_epoch'])} | chosen epoch |
+|---|---|---|{'---:|' * len(cv['candidates'][0]['macro_f1_by_epoch'])}---:|
 {candidates}
 
 Shipped: patient balance {meta['recipe']['patient_balance']:g}, {cv['chosen_weights']} weights after
-{cv['chosen_epoch']} epochs, retrained on every training patient, with the output offsets ({offsets}),
+{cv['chosen_epoch']} epochs, seeds {' + '.join(map(str, cv['chosen_seeds']))} retrained on every training patient
+and packed into one ECGCNN of {meta['model_config']['members']} members, with the output offsets ({offsets}),
 searched on all out-of-fold answers, added to its last layer's bias. The tables below are out of fold with
 those offsets (optimistic by the gap between the last two figures above).
 
@@ -455,19 +496,24 @@ def main() -> None:
     print(f"{len(beats)} training beats of {len(set(beats.patients))} patients", flush=True)
     folds = patient_folds(beats, args.folds, args.seed)
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        candidates = cross_validate(pool, sources, beats, folds, recipes)
-        best = max(candidates, key=lambda c: c["held_out_offsets_macro_f1"])
+        candidates = cross_validate(pool, sources, beats, folds, recipes, args.members)
+        best = max((c for c in candidates if c["choosable"]), key=lambda c: c["held_out_offsets_macro_f1"])
         recipe, kind, epochs = best["recipe"], best["weights"], best["chosen_epoch"]
-        jobs = {db: pool.submit(model_job, sources, db, recipe, kind, epochs, best["offsets"])
-                for db in (*LEFT_OUT, None) if db is None or db in beats.databases}
-        trained = {db: job.result() for db, job in jobs.items()}
-    _in_worker()
-    model = ECGCNN(**recipe.model_config)
-    model.load_state_dict(trained.pop(None)["state"])
-    lodo = {db: t["scores"] for db, t in trained.items()}
+        seeded = [replace(recipe, seed=seed) for seed in best["seeds"]]
+        jobs = {(db, m): pool.submit(model_job, sources, db, member, kind, epochs)
+                for db in (*LEFT_OUT, None) if db is None or db in beats.databases
+                for m, member in enumerate(seeded)}
+        trained = {key: job.result() for key, job in jobs.items()}
+    _in_worker(threads=WORKERS)
+    models = {db: packed(recipe, [trained[db, m]["state"] for m in range(len(seeded))], best["offsets"])
+              for db in {db for db, _ in trained}}
+    model = models.pop(None)
+    lodo = {db: evaluation.evaluate(beats.labels[beats.databases == db], to_labels(predict_probabilities(
+        m, preprocess(beats.subset(beats.databases == db).centred()))), BEAT_CLASSES) for db, m in models.items()}
     sample = np.arange(len(beats))[:: max(1, len(beats) // TYPICALITY_SAMPLE)]
     stats = typicality.describe(model, preprocess(beats.centred()[sample]), beats.labels[sample])
-    stats["threshold"] = float(np.median(best["typicality_thresholds"]))
+    thresholds = typicality_thresholds(best, beats, folds, preprocess(beats.centred()))
+    stats["threshold"] = float(np.median(thresholds))
     outside = mitbih.load_beats(mitbih.ALL_RECORDS, wanted=mitbih.OUTSIDE_CLASSES)
     stats["flagged_share"] = {"outside_classes": float(typicality.flagged(
         model, stats, preprocess(outside.windows)).mean())}
@@ -480,13 +526,13 @@ def main() -> None:
     options = f"--folds {args.folds} --epochs {args.epochs} --epoch-size {args.epoch_size} " \
               f"--ema-decay {args.ema_decay:g} --patient-balance " \
               + " ".join(f"{b:g}" for b in args.patient_balance) \
-              + f" --pooling {args.pooling} --seed {args.seed} --out {args.out}"
+              + f" --pooling {args.pooling} --members {args.members} --seed {args.seed} --out {args.out}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     oof_labels = to_labels(best["probabilities"])
     meta = {
         "model": "ECGCNN",
-        "model_config": recipe.model_config,
+        "model_config": {**recipe.model_config, "members": len(seeded)},
         "classes": list(BEAT_CLASSES),
         "sampling_rate": SAMPLING_RATE,
         "beat_length": BEAT_LENGTH,
@@ -497,12 +543,14 @@ def main() -> None:
                           for db in sources},
         "test_records": list(mitbih.DS2),
         "recipe": asdict(recipe),
+        "recipe_seeds": [args.seed + m for m in range(args.members)],
         "augmentation": asdict(augment.Settings()),
         "sources": source_table(beats),
         "cross_validation": {
-            "folds": args.folds, "chosen_epoch": epochs, "chosen_weights": kind,
+            "folds": args.folds, "chosen_epoch": epochs, "chosen_weights": kind, "chosen_seeds": list(best["seeds"]),
             "output_offsets": dict(zip(BEAT_CLASSES, best["offsets"].tolist())),
             "candidates": [{"patient_balance": c["recipe"].patient_balance, "weights": c["weights"],
+                            "seeds": list(c["seeds"]), "choosable": c["choosable"],
                             "chosen_epoch": c["chosen_epoch"], "macro_f1": c["macro_f1"],
                             "held_out_offsets_macro_f1": c["held_out_offsets_macro_f1"],
                             "macro_f1_by_epoch": {str(e): v for e, v in c["macro_f1_by_epoch"].items()},
@@ -511,7 +559,7 @@ def main() -> None:
                             "macro_f1_by_epoch_without_offsets": {
                                 str(e): v for e, v in c["raw_macro_f1_by_epoch"].items()}}
                            for c in candidates],
-            "typicality_thresholds": best["typicality_thresholds"],
+            "typicality_thresholds": thresholds,
             "scores": scores_by_database(beats, oof_labels)},
         "leave_one_database_out": lodo,
         "typicality": stats,

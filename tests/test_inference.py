@@ -160,7 +160,7 @@ def test_loader_reads_a_plain_state_dict_saved_by_torch(weights_copy):
     torch.save(state, weights_copy / "plain.pt")
     rewrite_metadata(weights_copy, weights_file="plain.pt", weights_sha256=inference._sha256(weights_copy / "plain.pt"))
     loaded = inference.load_model(weights_copy)
-    assert torch.equal(loaded.model.state_dict()["head.4.weight"], state["head.4.weight"])
+    assert torch.equal(loaded.model.state_dict()["head.2.weight"], state["head.2.weight"])
 
 
 def test_missing_weights_folder_gives_a_clear_message(tmp_path):

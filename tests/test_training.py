@@ -141,9 +141,13 @@ def test_shipped_metadata_records_how_the_model_was_chosen():
                 "cross_validation", "leave_one_database_out", "recipe", "augmentation"):
         assert key in meta
     cv = meta["cross_validation"]
-    best = max(cv["candidates"], key=lambda c: c["held_out_offsets_macro_f1"])
+    best = max((c for c in cv["candidates"] if c["choosable"]), key=lambda c: c["held_out_offsets_macro_f1"])
     assert meta["recipe"]["patient_balance"] == best["patient_balance"]
     assert cv["chosen_weights"] == best["weights"]
+    assert cv["chosen_seeds"] == best["seeds"]
+    assert meta["model_config"]["members"] == len(best["seeds"])
+    assert {tuple(c["seeds"]) for c in cv["candidates"] if c["choosable"]} == {
+        (meta["recipe_seeds"][0],), tuple(meta["recipe_seeds"])}
     assert cv["chosen_epoch"] == best["chosen_epoch"]
     assert best["held_out_offsets_macro_f1"] == pytest.approx(
         max(best["held_out_offsets_macro_f1_by_epoch"].values()))

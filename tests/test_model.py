@@ -1,0 +1,50 @@
+"""model.py: members packed into one ECGCNN answer as their ensemble."""
+
+import pytest
+import torch
+
+from model import ECGCNN, pack
+
+
+def _members(n: int, **config) -> list[ECGCNN]:
+    torch.manual_seed(0)
+    members = [ECGCNN(**config) for _ in range(n)]
+    for member in members:
+        for layer in member.modules():
+            if isinstance(layer, torch.nn.BatchNorm1d):
+                layer.running_mean.normal_()
+                layer.running_var.uniform_(0.5, 2.0)
+        member.eval()
+    return members
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "average"])
+def test_packed_members_give_the_mean_of_their_logits(pooling):
+    members = _members(3, pooling=pooling)
+    packed = ECGCNN(members=3, pooling=pooling)
+    packed.load_state_dict(pack([m.state_dict() for m in members]))
+    packed.eval()
+    x = torch.randn(16, 180)
+    with torch.no_grad():
+        expected = torch.stack([m(x) for m in members]).mean(dim=0)
+        torch.testing.assert_close(packed(x), expected, atol=1e-5, rtol=1e-5)
+        assert packed.embedding(x).shape == (16, 3 * 128)
+
+
+def test_an_offset_added_to_the_bias_moves_every_members_logits_and_so_the_ensembles():
+    members = _members(2)
+    packed = ECGCNN(members=2)
+    packed.load_state_dict(pack([m.state_dict() for m in members]))
+    packed.eval()
+    x = torch.randn(4, 180)
+    offsets = torch.tensor([0.0, 1.0, -2.0, 0.5, 3.0])
+    with torch.no_grad():
+        before = packed(x)
+        packed.add_to_bias(offsets)
+        torch.testing.assert_close(packed(x), before + offsets)
+
+
+def test_one_member_is_the_plain_network_whose_head_reads_the_flattened_last_block():
+    model = ECGCNN()
+    assert model.hidden[0].weight.shape == (128, 256, 180 // 16)
+    assert model(torch.randn(2, 180)).shape == (2, 5)

@@ -37,6 +37,8 @@ class ECGCNN(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling is {pooling!r}; expected one of {POOLINGS}")
         self.members, self.n_classes = members, n_classes
+        self.config = {"n_classes": n_classes, "beat_length": beat_length, "kernel_size": kernel_size,
+                       "widths": tuple(widths), "hidden": hidden, "dropout": dropout, "pooling": pooling}
         channels = (1, *(w * members for w in widths))
         self.features = nn.Sequential(*(conv_block(channels[i], channels[i + 1], kernel_size,
                                                    groups=1 if i == 0 else members)
@@ -80,3 +82,15 @@ def pack(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """
     return {key: states[0][key] if key.endswith("num_batches_tracked") else torch.cat([s[key] for s in states])
             for key in states[0]}
+
+
+def unpack(model: ECGCNN) -> list[ECGCNN]:
+    """An ensemble's members as one-member ECGCNNs (each costs what one member costs)."""
+    state = model.state_dict()
+    members = []
+    for m in range(model.members):
+        member = ECGCNN(**{**model.config, "members": 1})
+        member.load_state_dict({key: value if key.endswith("num_batches_tracked") else value.chunk(model.members)[m]
+                                for key, value in state.items()})
+        members.append(member.eval())
+    return members

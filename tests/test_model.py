@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from model import ECGCNN, pack
+from model import ECGCNN, pack, unpack
 
 
 def _members(n: int, **config) -> list[ECGCNN]:
@@ -48,3 +48,13 @@ def test_one_member_is_the_plain_network_whose_head_reads_the_flattened_last_blo
     model = ECGCNN()
     assert model.hidden[0].weight.shape == (128, 256, 180 // 16)
     assert model(torch.randn(2, 180)).shape == (2, 5)
+
+
+def test_unpacking_gives_back_each_member():
+    members = _members(2, pooling="average")
+    packed = ECGCNN(members=2, pooling="average")
+    packed.load_state_dict(pack([m.state_dict() for m in members]))
+    x = torch.randn(3, 180)
+    with torch.no_grad():
+        for original, unpacked in zip(members, unpack(packed)):
+            torch.testing.assert_close(unpacked(x), original(x))

@@ -58,14 +58,6 @@ def flops_per_beat() -> int:
     return counter.get_total_flops()
 
 
-def one_member_proba(member: torch.nn.Module, beats: np.ndarray) -> np.ndarray:
-    """What predict_proba does, with one member of the ensemble."""
-    x = torch.from_numpy(preprocessing.preprocess(beats))
-    with torch.inference_mode():
-        return np.concatenate([torch.softmax(member(x[i:i + inference.BATCH_SIZE]), dim=1).numpy()
-                               for i in range(0, len(x), inference.BATCH_SIZE)])
-
-
 def thirty_minute_record() -> tuple[np.ndarray, float, str]:
     if mitbih.has_data():
         rec = record.read_wfdb(mitbih.default_data_dir() / "100.hea")
@@ -108,7 +100,8 @@ def app_rows(text: str, repeats: int, soak_requests: int) -> list[tuple[str, str
     windows = record.beat_windows(preprocessing.to_model_rate(signal, fs), peaks)
     model = inference.shipped_model().model
     model_p50, _ = percentiles(lambda: inference.predict_proba(windows), 3)
-    member_p50, _ = percentiles(lambda: one_member_proba(unpack(model)[0], windows), 3)
+    member = unpack(model)[0]
+    member_p50, _ = percentiles(lambda: inference.predict_preprocessed(preprocessing.preprocess(windows), member), 3)
     rows.append((f"whole record: {what}", f"{whole_p50 / 1000:.2f} s end to end (median of 3); on its {len(peaks)} "
                                           f"beats the model alone ({model.members} members) {model_p50 / 1000:.2f} s, "
                                           f"one member {member_p50 / 1000:.2f} s: {whole_p50 / model_p50:.2f}x the "

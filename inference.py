@@ -157,10 +157,11 @@ def predict_proba(beats: np.ndarray) -> np.ndarray:
     return predict_preprocessed(preprocess(_as_batch(beats)))
 
 
-def predict_preprocessed(x: np.ndarray) -> np.ndarray:
+def predict_preprocessed(x: np.ndarray, model: ECGCNN | None = None) -> np.ndarray:
     """(n, 180) beats already through preprocess() -> (n, 5) probabilities: for callers that need the
-    preprocessed beats too (record mode's shape features), so a beat is prepared once."""
-    model = shipped_model().model
+    preprocessed beats too (record mode's shape features), so a beat is prepared once. `model`: the
+    shipped one unless given (bench.py times one member of the ensemble this way)."""
+    model = model or shipped_model().model
     out = np.zeros((len(x), len(CLASSES)))
     with torch.inference_mode():
         for i in range(0, len(x), BATCH_SIZE):

@@ -15,12 +15,11 @@ from pathlib import Path
 import gradio as gr
 from gradio.components.plot import PlotData
 
-import examples as example_beats
 import inference
-import plots
-import record
-from labels import CLASS_NAMES
-from preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
+from ecg import examples as example_beats
+from ecg import plots, record
+from ecg.labels import CLASS_NAMES
+from ecg.preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
 
 log = logging.getLogger("ecg-app")
 ASSETS = Path(__file__).resolve().parent / "assets"

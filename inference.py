@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-import typicality
-from labels import AAMI_GROUP, BEAT_CLASSES, CLASS_NAMES
+from ecg import typicality
+from ecg.labels import AAMI_GROUP, BEAT_CLASSES, CLASS_NAMES
+from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 from model import ECGCNN
-from preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 
 CLASSES = BEAT_CLASSES
 WEIGHTS_DIR = Path(os.environ.get("ECG_WEIGHTS_DIR", Path(__file__).resolve().parent / "weights"))
 METADATA_FILE = "ecgcnn.json"
+OOF_FILE = "oof.npz"  # written beside the weights by training; never committed: it holds reference annotations
 MAX_INPUT_CHARS = 20_000
 MAX_ABS_VALUE = 1e9
 LOW_CONFIDENCE = 0.6
@@ -73,7 +74,8 @@ def load_model(weights_dir: Path = WEIGHTS_DIR) -> LoadedModel:
     """Weights and metadata from a folder, checked against each other and this code."""
     meta_path = Path(weights_dir) / METADATA_FILE
     if not meta_path.is_file():
-        raise WeightsError(f"No {METADATA_FILE} in {weights_dir}: train a model with train.py or restore weights/.")
+        raise WeightsError(f"No {METADATA_FILE} in {weights_dir}: train a model with `python -m training.train` "
+                           "or restore weights/.")
     meta = json.loads(meta_path.read_text())
     expected = {"classes": list(CLASSES), "beat_length": BEAT_LENGTH, "sampling_rate": SAMPLING_RATE,
                 "r_peak_index": WINDOW_BEFORE, "preprocessing": PREPROCESSING}

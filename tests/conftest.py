@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import wfdb
 
-import mitbih
-from synthetic import synthetic_beat, synthetic_ecg
+from databases import mitbih
+from measure.synthetic import synthetic_beat, synthetic_ecg
 
 ROOT = Path(__file__).resolve().parent.parent
 

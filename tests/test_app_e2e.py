@@ -7,9 +7,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import mitbih
-from synthetic import synthetic_beat, synthetic_ecg
-from local_server import running_app
+from databases import mitbih
+from measure.local_server import running_app
+from measure.synthetic import synthetic_beat, synthetic_ecg
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_the_floor_app_answers_predict_with_what_the_app_answers(client):
         return Image.open(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1]))).size
 
     app_outputs = client.predict(text_of(synthetic_beat()), api_name="/predict")
-    with running_app(script="floor_app.py") as url:
+    with running_app(module="measure.floor_app") as url:
         floor_outputs = Client(url, verbose=False).predict(text_of(synthetic_beat()), api_name="/predict")
     assert [type(o) for o in floor_outputs] == [type(o) for o in app_outputs]
     assert len(floor_outputs[1]["confidences"]) == len(app_outputs[1]["confidences"]) == 5

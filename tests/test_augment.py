@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-import augment
-import noise
-from beatset import WIDE_HALF
-from preprocessing import BEAT_LENGTH, WINDOW_BEFORE
-from synthetic import ecg_with_beats_at
+from databases import noise
+from databases.beatset import WIDE_HALF
+from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE
+from measure.synthetic import ecg_with_beats_at
+from training import augment
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-import mitbih
 from conftest import ROOT
-from synthetic import synthetic_beat, synthetic_ecg
-from local_server import running_app
+
+from databases import mitbih
+from measure.local_server import running_app
+from measure.synthetic import synthetic_beat, synthetic_ecg
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"

@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pytest
 
-import context
 import inference
-import mitbih
-import record
+from databases import mitbih
+from ecg import context, record
 from inference import WeightsError
-from synthetic import ecg_with_beats_at, synthetic_beat, synthetic_ecg
+from measure.synthetic import ecg_with_beats_at, synthetic_beat, synthetic_ecg
 
 
 def regular_beats(n=30, rr=0.8, fs=360.0):

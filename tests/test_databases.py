@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import wfdb
 
-import ptbxl
-import svdb
-from labelled import qrs_width_ms, recentre
-from synthetic import ecg_with_beats_at
+from databases import ptbxl, svdb
+from databases.labelled import qrs_width_ms, recentre
+from measure.synthetic import ecg_with_beats_at
 
 REGULAR_S = np.arange(0.6, 29.5, 0.8)
 

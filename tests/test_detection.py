@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-
 from conftest import matched_share
-from detection import detect_peaks
-from synthetic import synthetic_ecg
+
+from ecg.detection import detect_peaks
+from measure.synthetic import synthetic_ecg
 
 
 @pytest.mark.parametrize("t_wave_mv, t_wave_after_s, t_wave_width_s", [(0.6, 0.32, 0.035), (1.2, 0.28, 0.045)])

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-import evaluate
-import mitbih
-import noise
+from databases import mitbih, noise
+from measure import evaluate
 
 
 @pytest.mark.parametrize("kind", evaluate.NOISE_KINDS)

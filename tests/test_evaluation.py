@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-import evaluation
-from labels import BEAT_CLASSES
+from ecg import evaluation
+from ecg.labels import BEAT_CLASSES
 
 
 def test_scores_match_counts_worked_by_hand():

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-import examples
-import mitbih
+from databases import mitbih
+from ecg import examples
 
 
 def test_examples_come_from_the_local_copy_one_per_class_from_ds2_patients(data_dir, monkeypatch):

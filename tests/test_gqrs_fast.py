@@ -5,10 +5,9 @@ import pytest
 import wfdb
 from wfdb import processing
 
-import detection
-import gqrs_fast
-import mitbih
-from synthetic import ecg_with_beats_at, synthetic_ecg
+from databases import mitbih
+from ecg import detection, gqrs_fast
+from measure.synthetic import ecg_with_beats_at, synthetic_ecg
 
 
 def _same_as_wfdb(signal: np.ndarray, fs: float) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import inference
-from synthetic import synthetic_beat
 from inference import InputError
+from measure.synthetic import synthetic_beat
 
 
 def as_text(values, sep=", "):
@@ -131,6 +131,7 @@ def test_loader_refuses_metadata_for_other_classes(weights_copy):
 
 def test_loader_refuses_weights_of_another_shape(weights_copy):
     from safetensors.torch import save_file
+
     from model import ECGCNN
 
     save_file(ECGCNN(kernel_size=3).state_dict(), str(weights_copy / "ecgcnn.safetensors"))

@@ -4,7 +4,8 @@ from collections import Counter
 
 import numpy as np
 
-import mitbih
+from databases import mitbih
+from ecg import preprocessing
 
 
 def test_splits_keep_patients_apart():
@@ -15,8 +16,8 @@ def test_splits_keep_patients_apart():
 
 
 def test_lead_choice_prefers_mlii():
-    assert mitbih.lead_index(["V5", "MLII"]) == 1
-    assert mitbih.lead_index(["V5", "V2"]) == 0
+    assert preprocessing.lead_index(["V5", "MLII"]) == 1
+    assert preprocessing.lead_index(["V5", "V2"]) == 0
 
 
 def test_whole_database_gives_the_published_beat_counts(data_dir):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-import noise
-from preprocessing import SAMPLING_RATE
-from synthetic import synthetic_ecg
+from databases import noise
+from ecg.preprocessing import SAMPLING_RATE
+from measure.synthetic import synthetic_ecg
 
 
 def _snr_db(clean: np.ndarray, added: np.ndarray, peaks: np.ndarray) -> float:

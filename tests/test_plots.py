@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import plots
-from synthetic import varied_beat
+from ecg import plots
+from measure.synthetic import varied_beat
 
 
 def saliency_of(seed: int) -> np.ndarray:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.signal import detrend
 
-from synthetic import synthetic_beat
-from preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, preprocess
+from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, preprocess
+from measure.synthetic import synthetic_beat
 
 
 def test_windows_put_the_r_peak_at_sample_90():

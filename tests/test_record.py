@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import wfdb
+from conftest import ROOT, matched_share, write_record
 
 import inference
-import mitbih
-import record
-from conftest import ROOT, matched_share, write_record
-from synthetic import synthetic_ecg
+from databases import mitbih
+from ecg import record
 from inference import InputError
+from measure.synthetic import synthetic_ecg
 
 
 def test_every_beat_is_found_and_classified_at_its_own_sample():
@@ -184,7 +184,7 @@ def test_command_line_names_a_bad_file_in_one_line_and_exits_2(tmp_path, name, c
     path = tmp_path / name
     if content is not None:
         path.write_text(content)
-    done = subprocess.run([sys.executable, "record.py", str(path), "--fs", "360"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "ecg.record", str(path), "--fs", "360"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import inference
-import record
+from ecg import record
 from inference import InputError
 
 FAST = settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])

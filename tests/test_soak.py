@@ -1,12 +1,12 @@
 """A short soak in CI: 8 concurrent clients, good and bad beats mixed, every answer checked.
 
-The long run (1,000 requests) is `python soak.py`; its figures are in the README.
+The long run (1,000 requests) is `python -m measure.soak`; its figures are in the README.
 """
 
 import os
 
-from local_server import launched_app
-from soak import make_requests, run_soak
+from measure.local_server import launched_app
+from measure.soak import make_requests, run_soak
 
 REQUESTS = int(os.environ.get("SOAK_REQUESTS", "200"))
 

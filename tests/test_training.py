@@ -6,14 +6,11 @@ import sys
 
 import numpy as np
 import pytest
-
-import beatset
-import inference
-import mitbih
-import ptbxl
-import svdb
-import train
 from conftest import ROOT
+
+import inference
+from databases import beatset, mitbih, ptbxl, svdb
+from training import train
 
 
 def _beats(labels: list[str], patients: list[str]) -> beatset.BeatSet:
@@ -95,7 +92,7 @@ def quick_run(tmp_path_factory):
     if not _has_all_data():
         pytest.skip("MIT-BIH, SVDB and PTB-XL are needed under ../shared/data (or $ECG_DATA_DIR)")
     out = tmp_path_factory.mktemp("quick")
-    done = subprocess.run([sys.executable, "train.py", "--quick", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "training.train", "--quick", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done.stdout
@@ -118,7 +115,7 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
 
 def test_quick_training_is_reproducible_with_the_same_seed(quick_run, tmp_path):
     out, _ = quick_run
-    again = subprocess.run([sys.executable, "train.py", "--quick", "--out", str(tmp_path)],
+    again = subprocess.run([sys.executable, "-m", "training.train", "--quick", "--out", str(tmp_path)],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     first = json.loads((out / "ecgcnn.json").read_text())

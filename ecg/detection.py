@@ -7,8 +7,8 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 from wfdb import processing
 
-import gqrs_fast
-from preprocessing import SAMPLING_RATE
+from ecg import gqrs_fast
+from ecg.preprocessing import SAMPLING_RATE
 
 # Beats are found by gqrs (wfdb's port of PhysioNet's detector; gqrs_fast runs it, the same beats in a twentieth
 # of the time), which tells QRS complexes from tall T waves,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from labels import AAMI_CLASSES, AAMI_GROUP
+from ecg.labels import AAMI_CLASSES, AAMI_GROUP
 
 
 def class_scores(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> dict:

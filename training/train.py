@@ -1,7 +1,7 @@
 """Train ECGCNN on every training patient, choosing by patient-wise cross-validation.
 
-    python train.py                        # cross-validation, leave-one-database-out, shipped weights
-    python train.py --quick --out /tmp/q   # a few records, one epoch: a smoke test under a minute
+    python -m training.train                        # cross-validation, leave-one-database-out, shipped weights
+    python -m training.train --quick --out /tmp/q   # a few records, one epoch: a smoke test under a minute
 
 Training patients: MIT-BIH DS1, the SVDB records and the PTB-XL records a rule labels.
 1. Patient-wise cross-validation: folds of whole patients, each holding L and R patients.
@@ -12,7 +12,7 @@ Training patients: MIT-BIH DS1, the SVDB records and the PTB-XL records a rule l
 2. Leave-one-database-out: without SVDB (scored on SVDB), without PTB-XL (scored on PTB-XL).
 3. The shipped model: every training patient, the chosen number of epochs and members, packed
    into one ECGCNN.
-MIT-BIH DS2 is never read here: `python evaluate.py` scores it.
+MIT-BIH DS2 is never read here: `python -m measure.evaluate` scores it.
 """
 
 from __future__ import annotations
@@ -34,18 +34,15 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-import augment
-import beatset
-import evaluation
-import mitbih
-import typicality
-from labels import BEAT_CLASSES
-from model import POOLINGS, WIDTHS, ECGCNN, pack
-from preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
+from databases import beatset, mitbih
+from ecg import evaluation, typicality
+from ecg.labels import BEAT_CLASSES
+from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
+from inference import METADATA_FILE, OOF_FILE
+from model import ECGCNN, POOLINGS, WIDTHS, pack
+from training import augment
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
-METADATA_FILE = "ecgcnn.json"
-OOF_FILE = "oof.npz"  # beside the weights, never committed: it holds reference annotations
 QUICK_SOURCES = {"mitdb": ["109", "118", "209", "106", "207", "220"], "svdb": ["800", "821"],
                  "ptbxl": ["180", "172", "279", "424", "1", "2"]}
 # Databases left out in turn: the model trained on the rest is scored on the one left out.
@@ -89,7 +86,8 @@ class Recipe:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=Recipe.epochs, help="epochs of every schedule")
     p.add_argument("--epoch-size", type=int, default=Recipe.epoch_size, help="beats drawn per epoch")
@@ -432,7 +430,7 @@ def write_report(out: Path, meta: dict) -> None:
     text = f"""# ECGCNN: cross-validated on every training patient
 
 Rebuild: `{meta['command']}` ({meta['train_seconds'] / 60:.0f} min on this machine).
-MIT-BIH DS2 is not read by training: `python evaluate.py` scores it.
+MIT-BIH DS2 is not read by training: `python -m measure.evaluate` scores it.
 
 ## Training data: beats per class (patients)
 | database | patients | N | L | R | V | A |
@@ -563,7 +561,7 @@ def main() -> None:
             "scores": scores_by_database(beats, oof_labels)},
         "leave_one_database_out": lodo,
         "typicality": stats,
-        "command": "python train.py " + ("--quick --out " + str(args.out) if args.quick else options),
+        "command": "python -m training.train " + ("--quick --out " + str(args.out) if args.quick else options),
         "train_seconds": round(time.time() - started, 1),
         "torch": torch.__version__,
         "weights_file": WEIGHTS_FILE,

@@ -2,7 +2,7 @@
 in 1 and 2 plain processes (what the machine itself allows), and the peak memory of one recording 30
 minutes, 6 hours and 24 hours long.
 
-    python bench_archive.py [--records 12] [--hours 0.5 6 24]
+    python -m measure.bench_archive [--records 12] [--hours 0.5 6 24]
 
 MIT-BIH records are used when the data is there (long recordings are made by
 joining them end to end, written to a temporary folder); synthetic ones otherwise.
@@ -25,9 +25,9 @@ import numpy as np
 import wfdb
 from distributed import Client, LocalCluster
 
-import archive
-import mitbih
-from synthetic import synthetic_ecg
+from databases import mitbih
+from ecg import archive
+from measure.synthetic import synthetic_ecg
 
 FS = 360
 
@@ -80,18 +80,19 @@ def plain_records_per_minute(headers: list[Path], processes: int) -> float:
 def peak_rss_mb(header: Path) -> tuple[float, float, int]:
     """Peak resident memory (MB) and seconds of a fresh process analysing one record, and its beats."""
     # VmHWM, not getrusage: Linux carries ru_maxrss over exec, so a child would report this process's peak.
-    code = ("import sys, time, record; s = record.open_wfdb(sys.argv[1]); t = time.perf_counter(); "
+    code = ("import sys, time; from ecg import record; s = record.open_wfdb(sys.argv[1]); t = time.perf_counter(); "
             "table = record.analyze_stretches(s.read, s.n_samples, s.fs); "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
             "print(int(hwm) / 1024, time.perf_counter() - t, len(table))")
     done = subprocess.run([sys.executable, "-c", code, str(header)], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parent)
+                          cwd=Path(__file__).resolve().parents[1])
     rss, seconds, beats = done.stdout.split()
     return float(rss), float(seconds), int(beats)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m measure.bench_archive", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=12, help="30-minute records for the throughput figure")
     p.add_argument("--hours", type=float, nargs="+", default=[0.5, 6, 24], help="lengths of the long recordings")
     args = p.parse_args()

@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-import mitbih
-import ptbxl
-import svdb
-from labelled import LabelledRecord
-from preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows
+from databases import mitbih, ptbxl, svdb
+from databases.labelled import REPOSITORY, LabelledRecord
+from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows
 
 WIDE_HALF = 128
-CACHE_DIR = Path(__file__).resolve().parent / "runs" / "cache"
+CACHE_DIR = REPOSITORY / "runs" / "cache"
 # Bump when any reader or labelling rule changes, so the cache is rebuilt.
 CACHE_VERSION = 1
 
@@ -68,7 +66,8 @@ def concatenate(parts: list[BeatSet]) -> BeatSet:
     return BeatSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
-READERS = {"mitdb": mitbih.labelled_record, "svdb": svdb.read, "ptbxl": ptbxl.read}
+# One reader per database, each with records() (those training may use) and read(record) -> LabelledRecord.
+READERS = {"mitdb": mitbih, "svdb": svdb, "ptbxl": ptbxl}
 
 
 def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> BeatSet:
@@ -78,7 +77,7 @@ def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> B
     if path and path.is_file():
         with np.load(path) as data:
             return BeatSet(**{f: data[f] for f in BeatSet.__dataclass_fields__})
-    beats = concatenate([from_record(READERS[db](record)) for db, names in sources.items() for record in names])
+    beats = concatenate([from_record(READERS[db].read(record)) for db, names in sources.items() for record in names])
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **{f: getattr(beats, f) for f in BeatSet.__dataclass_fields__})
@@ -87,7 +86,7 @@ def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> B
 
 def training_sources() -> dict[str, list[str]]:
     """Every training patient: MIT-BIH DS1, the SVDB records here, the PTB-XL records a rule labels."""
-    return {"mitdb": [str(r) for r in mitbih.DS1], "svdb": svdb.records(), "ptbxl": ptbxl.records()}
+    return {db: reader.records() for db, reader in READERS.items()}
 
 
 def test_sources() -> dict[str, list[str]]:

@@ -1,8 +1,8 @@
 """Fit record mode's context model on out-of-fold beat-model predictions; report DS2 with and without it.
 
-    python train_context.py [--weights weights] [--report reports/context.md]
+    python -m training.train_context [--weights weights] [--report reports/context.md]
 
-train.py keeps, for every training patient, what a fold model that never saw that
+training/train.py keeps, for every training patient, what a fold model that never saw that
 patient answered (weights/oof.npz). The context model is fitted on those answers for
 the 30-minute records (MIT-BIH DS1 and SVDB; PTB-XL's 10 s hold too few beats for a
 rhythm or a dominant beat). Candidates (feature sets, class weighting) are judged by
@@ -22,17 +22,12 @@ import numpy as np
 import wfdb
 from sklearn.model_selection import GroupKFold
 
-import beatset
-import context
-import evaluation
 import inference
-import mitbih
-import record
-import svdb
-from labelled import LabelledRecord, recentre
-from labels import BEAT_CLASSES, BEAT_SYMBOLS
-from preprocessing import SAMPLING_RATE
-from train import OOF_FILE
+from databases import beatset, mitbih, svdb
+from databases.labelled import LabelledRecord, recentre
+from ecg import context, evaluation, record
+from ecg.labels import BEAT_CLASSES, BEAT_SYMBOLS
+from ecg.preprocessing import SAMPLING_RATE
 
 FOLDS = 5
 HARM_MARGIN = 0.01
@@ -65,7 +60,7 @@ def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np
 
 def out_of_fold_rows(weights_dir: Path) -> dict:
     """Out-of-fold probabilities, context features, labels, patients and records of the 30-minute records."""
-    oof = np.load(weights_dir / OOF_FILE)
+    oof = np.load(weights_dir / inference.OOF_FILE)
     rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": []}
     pairs = sorted({(str(d), str(r)) for d, r in zip(oof["databases"], oof["records"]) if d in READERS})
     for database, name in pairs:
@@ -85,7 +80,7 @@ def ds2_rows() -> dict:
     """The shipped beat model's answers and context features on DS2's reference beats."""
     rows = {"p": [], "x": [], "y": []}
     for number in mitbih.DS2:
-        labelled = mitbih.labelled_record(str(number))
+        labelled = mitbih.read(str(number))
         p = inference.predict_proba(record.beat_windows(labelled.signal, labelled.peaks)).astype(float)
         rows["p"].append(p)
         rows["x"].append(np.column_stack([np.log(p + 1e-6), context_of("mitdb", labelled, labelled.peaks)]))
@@ -165,7 +160,8 @@ def candidate_name(candidate: tuple[str, bool, float]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m training.train_context", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=inference.WEIGHTS_DIR)
     ap.add_argument("--report", type=Path, default=Path("reports/context.md"))
     args = ap.parse_args()

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from labelled import LabelledRecord, data_root, qrs_width_ms, recentre
-from preprocessing import to_model_rate
+from databases.labelled import LabelledRecord, data_root, qrs_width_ms, recentre
+from ecg.preprocessing import to_model_rate
 
 SYMBOLS = {"N": "N", "S": "A", "V": "V"}
 LEAD = 0  # ECG1: usually the better lead and the nearest to lead II

@@ -21,8 +21,8 @@ import wfdb
 from scipy import stats
 from scipy.special import expit
 
-from labelled import data_root
-from preprocessing import SAMPLING_RATE
+from databases.labelled import data_root
+from ecg.preprocessing import SAMPLING_RATE
 
 REAL = ("bw", "ma")
 SYNTHETIC_TRAINING = ("em", "mains", "white")

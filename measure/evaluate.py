@@ -1,6 +1,6 @@
 """Score the shipped weights on patients, peak placements and noise they never saw.
 
-    python evaluate.py            # prints every table; writes reports/evaluation.md and .json
+    python -m measure.evaluate            # prints every table; writes reports/evaluation.md and .json
 
 - MIT-BIH DS2 (22 patients no model was trained or chosen on), five classes and AAMI groups,
   on windows centred on the reference R-peaks.
@@ -8,7 +8,7 @@
 - DS2 accuracy with noise added to whole records at 24, 18, 12, 6 and 0 dB SNR (nst's definition):
   the last 10 minutes of the real baseline-wander and muscle-artefact recordings, which training
   never saw, and pink noise, a synthetic family training never used.
-- The cross-validated and leave-one-database-out scores that train.py measured.
+- The cross-validated and leave-one-database-out scores that training/train.py measured.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-import beatset
-import evaluation
 import inference
-import mitbih
-import noise
-import typicality
-from labels import BEAT_CLASSES
-from preprocessing import SAMPLING_RATE, cut_windows, preprocess
+from databases import beatset, mitbih, noise
+from ecg import evaluation, typicality
+from ecg.labels import BEAT_CLASSES
+from ecg.preprocessing import SAMPLING_RATE, cut_windows, preprocess
 
 SHIFTS = (-25, -20, -10, -5, 5, 10, 20, 25)
 SNRS_DB = (24, 18, 12, 6, 0)
@@ -108,7 +105,8 @@ def markdown(results: dict, meta: dict) -> str:
         for db, r in lodo.items())
     return f"""# ECGCNN: the shipped weights on data they never saw
 
-Written by `python evaluate.py`. Weights sha256 `{meta['weights_sha256'][:16]}…`, trained by `{meta['command']}`.
+Written by `python -m measure.evaluate`. Weights sha256 `{meta['weights_sha256'][:16]}…`,
+trained by `{meta['command']}`.
 
 ## MIT-BIH DS2, reference-centred beats (22 patients never trained or chosen on)
 {evaluation.markdown_table(ds2['five_class'])}
@@ -141,7 +139,7 @@ pink: 1/f noise, a family training never used.
 |---|{'---:|' * len(SNRS_DB)}
 {noise_rows}
 
-## Cross-validated on training patients (from train.py, out of fold, {cv['folds']} folds of whole patients)
+## Cross-validated on training patients (from training/train.py, out of fold, {cv['folds']} folds of whole patients)
 With the shipped output offsets, searched on these same answers (so somewhat flattered):
 
 {evaluation.markdown_table(cv['scores']['all']['five_class'])}
@@ -149,7 +147,7 @@ With the shipped output offsets, searched on these same answers (so somewhat fla
 Macro-F1 when each fold's answers get offsets searched on the other folds only, what the choice was made
 on: {chosen['held_out_offsets_macro_f1']:.3f} ({chosen['weights']} weights, epoch {cv['chosen_epoch']}).
 
-## Leave one database out (from train.py): recall / F1 per class
+## Leave one database out (from training/train.py): recall / F1 per class
 | model | {' | '.join(BEAT_CLASSES)} |
 |---|{'---:|' * len(BEAT_CLASSES)}
 {lodo_rows}
@@ -157,7 +155,8 @@ on: {chosen['held_out_offsets_macro_f1']:.3f} ({chosen['weights']} weights, epoc
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m measure.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="folder for evaluation.md and evaluation.json")
     args = p.parse_args()
     loaded = inference.shipped_model()

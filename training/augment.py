@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import noise
-from beatset import WIDE_HALF
-from preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
+from databases import noise
+from databases.beatset import WIDE_HALF
+from ecg.preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
 
 
 @dataclass(frozen=True)

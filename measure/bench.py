@@ -1,6 +1,6 @@
 """Measure the model, a full request and a whole record; print a table of figures.
 
-    python bench.py [--quick]
+    python -m measure.bench [--quick]
 
 Run it on an idle machine: every figure is wall-clock time on this machine's CPU.
 """
@@ -18,15 +18,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from wfdb import processing
 
-import detection
-import gqrs_fast
 import inference
-import mitbih
-import preprocessing
-import record
+from databases import mitbih
+from ecg import detection, gqrs_fast, preprocessing, record
+from measure.local_server import http_predict, launched_app, resident_mb
+from measure.synthetic import synthetic_ecg, varied_beat
 from model import unpack
-from local_server import http_predict, launched_app, resident_mb
-from synthetic import synthetic_ecg, varied_beat
 
 
 def percentiles(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -67,7 +64,8 @@ def thirty_minute_record() -> tuple[np.ndarray, float, str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m measure.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     p.add_argument("--model-only", action="store_true",
                    help="only the model's own figures: compare a variant with ECG_WEIGHTS_DIR=its folder")
@@ -129,7 +127,7 @@ def app_rows(text: str, repeats: int, soak_requests: int) -> list[tuple[str, str
             http_predict(app.url, ", ".join(f"{v:.6g}" for v in varied_beat(i)))
         rows.append(("server memory (RSS)", f"{rss_start:.0f} MB after start, {resident_mb(app.process.pid):.0f} MB "
                                            f"after {soak_requests} more requests"))
-    with launched_app(script="floor_app.py") as floor:
+    with launched_app(module="measure.floor_app") as floor:
         floor_p50, floor_p95 = percentiles(lambda: http_predict(floor.url, text), repeats)
     rows.append(("floor app (same interface, precomputed answers), plain HTTP",
                  f"p50 {floor_p50:.0f} ms, p95 {floor_p95:.0f} ms; the app's p50 is {app_p50 / floor_p50:.2f}x"))

@@ -24,7 +24,7 @@ import pandas as pd
 from distributed import Client, LocalCluster, as_completed
 from tqdm import tqdm
 
-import record
+from ecg import record
 from inference import CLASSES, InputError
 
 SUMMARY_FILE = "summary.csv"

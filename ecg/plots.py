@@ -19,7 +19,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 from PIL import Image
 
-from preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
+from ecg.preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
 
 # Same colours as assets/style.css.
 BACKGROUND = "#0d1117"

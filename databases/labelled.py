@@ -13,14 +13,16 @@ from pathlib import Path
 import neurokit2 as nk
 import numpy as np
 
-from detection import place_peaks
-from preprocessing import SAMPLING_RATE
+from ecg.detection import place_peaks
+from ecg.preprocessing import SAMPLING_RATE
+
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
     """The folder holding mitdb/, svdb/, ptbxl/ and noise/: $ECG_DATA_DIR, else ../shared/data."""
     env = os.environ.get("ECG_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "shared" / "data"
+    return Path(env) if env else REPOSITORY.parent / "shared" / "data"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import wfdb
 
-from detection import detect_peaks
-from labelled import LabelledRecord, data_root
-from preprocessing import SAMPLING_RATE, to_model_rate
+from databases.labelled import LabelledRecord, data_root
+from ecg.detection import detect_peaks
+from ecg.preprocessing import SAMPLING_RATE, to_model_rate
 
 LEAD = "II"
 CONDUCTION = {"CLBBB", "CRBBB", "IRBBB", "ILBBB", "LAFB", "LPFB", "IVCD", "WPW", "1AVB", "2AVB", "3AVB"}

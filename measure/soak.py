@@ -1,6 +1,6 @@
 """Soak test: many concurrent clients, good and bad beats mixed, against a launched app.
 
-    python soak.py [--requests 1000] [--clients 8]
+    python -m measure.soak [--requests 1000] [--clients 8]
 
 Every answer is checked against what its input deserves: the class predict_proba
 gives for a good beat, the app's own message for a bad one. Prints failures,
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import inference
-from labels import CLASS_NAMES
-from local_server import http_predict, launched_app, resident_mb
-from synthetic import varied_beat
+from ecg.labels import CLASS_NAMES
+from measure.local_server import http_predict, launched_app, resident_mb
+from measure.synthetic import varied_beat
 
 BAD_INPUTS = {
     "": "No samples given",
@@ -82,7 +82,8 @@ def run_soak(url: str, pid: int, requests: list[tuple[str, str]], clients: int) 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m measure.soak", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--clients", type=int, default=8)
     args = p.parse_args()

@@ -1,11 +1,11 @@
 """Whole recordings: read, resample to 360 Hz, find every beat, classify it.
 
-    python record.py PATH [--fs HZ] [--channel N] [--out results.csv] [--no-context]
-    python record.py FOLDER [--out DIR] [--workers N | --scheduler tcp://host:8786]
+    python -m ecg.record PATH [--fs HZ] [--channel N] [--out results.csv] [--no-context]
+    python -m ecg.record FOLDER [--out DIR] [--workers N | --scheduler tcp://host:8786]
 
 PATH is a WFDB record (its .hea, or the name without extension) or a CSV/TXT with
 one column of samples. Results are given at the input's own sample positions and
-times. A FOLDER of WFDB records is analysed in parallel on Dask (archive.py): one
+times. A FOLDER of WFDB records is analysed in parallel on Dask (ecg/archive.py): one
 CSV and .cnn per record and summary.csv in DIR (default results/FOLDER_NAME); a
 re-run skips records already done; exit status 2 if any record failed.
 """
@@ -28,12 +28,19 @@ import pandas as pd
 import wfdb
 from wfdb import processing
 
-import context
-from detection import detect_peaks
+from ecg import context
+from ecg.detection import detect_peaks
+from ecg.labels import BEAT_CLASSES, BEAT_SYMBOLS
+from ecg.preprocessing import (
+    PREFERRED_LEAD,
+    SAMPLING_RATE,
+    WINDOW_AFTER,
+    WINDOW_BEFORE,
+    cut_windows,
+    preprocess,
+    to_model_rate,
+)
 from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_preprocessed, shipped_model
-from labels import BEAT_CLASSES, BEAT_SYMBOLS
-from mitbih import PREFERRED_LEAD
-from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, preprocess, to_model_rate
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 MAX_UPLOAD_BYTES = 128 * 1024 * 1024  # a 24-hour two-lead format-212 record at 360 Hz is about 95 MB
@@ -87,7 +94,8 @@ def context_params() -> dict | None:
     if params is None or not params["used"]:
         return None
     if params["weights_sha256"] != shipped_model().metadata["weights_sha256"]:
-        raise WeightsError(f"{context.CONTEXT_FILE} was fitted for other weights: rerun train_context.py.")
+        raise WeightsError(f"{context.CONTEXT_FILE} was fitted for other weights: "
+                           "rerun `python -m training.train_context`.")
     return params
 
 
@@ -391,7 +399,8 @@ def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m ecg.record", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/TXT file, or folder of WFDB records")
     p.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV/TXT file (WFDB headers state theirs)")
     p.add_argument("--channel", type=int, help="channel of a WFDB record to use (default: MLII)")
@@ -403,7 +412,7 @@ def main() -> None:
     try:
         run(args)
     except (InputError, WeightsError) as err:
-        print(f"record.py: {args.path}: {err}", file=sys.stderr)
+        print(f"ecg.record: {args.path}: {err}", file=sys.stderr)
         sys.exit(2)
 
 

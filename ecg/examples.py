@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from labels import CLASS_NAMES
-from mitbih import lead_index
-from preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows
+from ecg.labels import CLASS_NAMES
+from ecg.preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, lead_index
 
 # (class, DS2 record, which beat of that class in the record, counted from 0).
 CHOSEN = (("N", 100, 1000), ("L", 214, 1000), ("R", 212, 1000), ("V", 200, 300), ("A", 232, 500))

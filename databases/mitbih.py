@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from labelled import LabelledRecord
-from labels import BEAT_CLASSES
-from preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows
+from databases.labelled import REPOSITORY, LabelledRecord
+from ecg.labels import BEAT_CLASSES
+from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows, lead_index
 
 # de Chazal et al., IEEE TBME 2004: train and test sets that keep patients apart.
 DS1 = (101, 106, 108, 109, 112, 114, 115, 116, 118, 119, 122, 124, 201, 203,
@@ -25,7 +25,6 @@ DS2 = (100, 103, 105, 111, 113, 117, 121, 123, 200, 202, 210, 212, 213, 214,
 PACED = (102, 104, 107, 217)
 ALL_RECORDS = tuple(sorted(DS1 + DS2 + PACED))
 
-PREFERRED_LEAD = "MLII"
 # Beats outside the five classes: paced, fusion of paced and normal, fusion of
 # ventricular and normal, and unclassifiable; used to test the atypicality warning.
 OUTSIDE_CLASSES = ("/", "f", "F", "Q")
@@ -36,7 +35,7 @@ def default_data_dir() -> Path:
     env = os.environ.get("MITDB_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "shared" / "data" / "mitdb"
+    return REPOSITORY.parent / "shared" / "data" / "mitdb"
 
 
 def has_data(data_dir: Path | None = None) -> bool:
@@ -58,11 +57,6 @@ class Beats:
 
     def subset(self, mask: np.ndarray) -> "Beats":
         return Beats(self.windows[mask], self.labels[mask], self.records[mask], self.peaks[mask])
-
-
-def lead_index(sig_names: list[str]) -> int:
-    """MLII when the record has it; records 102 and 104 lack it and give their first lead."""
-    return sig_names.index(PREFERRED_LEAD) if PREFERRED_LEAD in sig_names else 0
 
 
 def read_record(record: int, data_dir: Path | None = None) -> tuple[np.ndarray, wfdb.Annotation, float]:
@@ -98,7 +92,12 @@ def load_beats(records: tuple[int, ...], data_dir: Path | None = None,
     )
 
 
-def labelled_record(record: str, data_dir: Path | None = None) -> LabelledRecord:
+def records(data_dir: Path | None = None) -> list[str]:
+    """The records whose beats training may use: DS1 (DS2 is for testing, the paced ones for neither)."""
+    return [str(r) for r in DS1]
+
+
+def read(record: str, data_dir: Path | None = None) -> LabelledRecord:
     """One record's lead with its N, L, R, V and A beats, in the form every database reader returns."""
     signal, ann, fs = read_record(int(record), data_dir)
     symbols = np.asarray(ann.symbol)

@@ -20,8 +20,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from labels import BEAT_CLASSES
-from preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
+from ecg.labels import BEAT_CLASSES
+from ecg.preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
 
 CONTEXT_CLASSES = ("N", "V", "A")
 CONTEXT_BEATS = 10

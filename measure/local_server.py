@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -34,13 +34,13 @@ class App:
 
 
 @contextmanager
-def launched_app(env: dict | None = None, timeout_s: float = 120, script: str = "app.py"):
+def launched_app(env: dict | None = None, timeout_s: float = 120, module: str = "app"):
     """Yield a freshly started app (URL, process, seconds to its first answer); stop it afterwards."""
     port = free_port()
     environment = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                    "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen([sys.executable, script], cwd=ROOT, env=environment,
+    process = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=environment,
                                stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     began = time.monotonic()
@@ -49,13 +49,13 @@ def launched_app(env: dict | None = None, timeout_s: float = 120, script: str = 
         while True:
             if process.poll() is not None:
                 log.seek(0)
-                raise RuntimeError(f"{script} exited early:\n{log.read()[-3000:]}")
+                raise RuntimeError(f"{module} exited early:\n{log.read()[-3000:]}")
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{script} did not answer on {url} within {timeout_s} s")
+                    raise RuntimeError(f"{module} did not answer on {url} within {timeout_s} s")
                 time.sleep(0.5)
         yield App(url, process, time.monotonic() - began)
     finally:
@@ -95,7 +95,7 @@ def resident_mb(pid: int) -> float:
 
 
 @contextmanager
-def running_app(env: dict | None = None, timeout_s: float = 120, script: str = "app.py"):
+def running_app(env: dict | None = None, timeout_s: float = 120, module: str = "app"):
     """Yield the base URL of a freshly started app."""
-    with launched_app(env, timeout_s, script) as app:
+    with launched_app(env, timeout_s, module) as app:
         yield app.url

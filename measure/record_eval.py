@@ -1,7 +1,7 @@
 """Score record mode on whole recordings: detection, where peaks sit, and whether it ever does worse than
 its own beat model.
 
-    python record_eval.py [--fs HZ] [--databases mitdb svdb] [--out reports/record_mode.md]
+    python -m measure.record_eval [--fs HZ] [--databases mitdb svdb] [--out reports/record_mode.md]
 
 Records: the 44 non-paced MIT-BIH records at 360 Hz and the 39 SVDB records at 128 Hz.
 No-harm rule, per record: record mode's accuracy on the reference beats it found is
@@ -21,14 +21,12 @@ import numpy as np
 from tqdm import tqdm
 from wfdb import processing
 
-import evaluation
-import mitbih
-import record
-import svdb
+from databases import mitbih, svdb
+from databases.labelled import LabelledRecord
+from ecg import evaluation, record
+from ecg.labels import BEAT_CLASSES
+from ecg.preprocessing import SAMPLING_RATE
 from inference import predict_proba
-from labelled import LabelledRecord
-from labels import BEAT_CLASSES
-from preprocessing import SAMPLING_RATE
 
 NO_HARM_MARGIN = 0.01
 DATABASES = ("mitdb", "svdb")
@@ -68,7 +66,7 @@ def records(databases: tuple[str, ...]) -> list[tuple[str, str, str]]:
 def read(database: str, name: str) -> tuple[record.Recording, LabelledRecord]:
     """The recording as record mode reads it, and its labelled beats at 360 Hz as training cuts them."""
     if database == "mitdb":
-        return record.read_wfdb(mitbih.default_data_dir() / f"{name}.hea"), mitbih.labelled_record(name)
+        return record.read_wfdb(mitbih.default_data_dir() / f"{name}.hea"), mitbih.read(name)
     return record.read_wfdb(svdb.default_dir() / f"{name}.hea", channel=svdb.LEAD), svdb.read(name)
 
 
@@ -157,7 +155,8 @@ def report(scores: list[RecordScore], rate: str) -> list[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m measure.record_eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fs", type=float, help="resample each record to this rate before analysis")
     p.add_argument("--databases", nargs="+", choices=DATABASES, default=list(DATABASES))
     p.add_argument("--out", type=Path, default=Path("reports/record_mode.md"))

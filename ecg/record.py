@@ -439,7 +439,7 @@ def run(args: argparse.Namespace) -> None:
 
 def run_folder(args: argparse.Namespace) -> None:
     """Every WFDB record of a folder on Dask; exits with status 2 when any record failed."""
-    import archive  # Dask is loaded only for folders: one record starts faster without it
+    from ecg import archive  # Dask is loaded only for folders: one record starts faster without it
 
     headers = sorted(args.path.glob("*.hea"))
     if not headers:

@@ -68,7 +68,7 @@ def out_of_fold_rows(weights_dir: Path) -> dict:
         p = oof["probabilities"][mask].astype(float)
         rows["p"].append(p)
         rows["x"].append(np.column_stack([np.log(p + 1e-6),
-                                          context_of(database, READERS[database](name), oof["peaks"][mask])]))
+                                          context_of(database, READERS[database].read(name), oof["peaks"][mask])]))
         rows["y"].append(oof["labels"][mask])
         rows["group"].append(oof["patients"][mask])
         rows["record"].append(np.full(mask.sum(), f"{database}:{name}"))

@@ -92,7 +92,7 @@ def quick_run(tmp_path_factory):
     if not _has_all_data():
         pytest.skip("MIT-BIH, SVDB and PTB-XL are needed under ../shared/data (or $ECG_DATA_DIR)")
     out = tmp_path_factory.mktemp("quick")
-    done = subprocess.run([sys.executable, "-m", "training.train", "--quick", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "training.train", "--quick", "--members", "2", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done.stdout
@@ -108,6 +108,7 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
     assert loaded.metadata["weights_sha256"] == meta["weights_sha256"]
     report = (out / "report.md").read_text()
     assert "cross-validation" in report and "Leave one database out" in report
+    assert "| 0 + 1 |" in report and "| 1 (not a candidate) |" in report
     oof = np.load(out / "oof.npz")
     assert oof["probabilities"].shape == (len(oof["labels"]), 5)
     np.testing.assert_allclose(oof["probabilities"].sum(axis=1), 1, atol=1e-4)
@@ -115,7 +116,8 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
 
 def test_quick_training_is_reproducible_with_the_same_seed(quick_run, tmp_path):
     out, _ = quick_run
-    again = subprocess.run([sys.executable, "-m", "training.train", "--quick", "--out", str(tmp_path)],
+    again = subprocess.run([sys.executable, "-m", "training.train", "--quick", "--members", "2",
+                            "--out", str(tmp_path)],
                            cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     first = json.loads((out / "ecgcnn.json").read_text())

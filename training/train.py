@@ -99,9 +99,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
     p.add_argument("--pooling", choices=POOLINGS, default=Recipe.pooling,
                    help="how the head reads the last block: flattened, or averaged over time")
-    p.add_argument("--members", type=int, default=2,
+    p.add_argument("--members", type=int, default=1,
                    help="networks per fold, seeds SEED, SEED+1, ...: cross-validation compares the first alone "
-                        "with the ensemble of all")
+                        "with the ensemble of all (each member adds a cross-validation's time)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("weights"), help="folder for weights, metadata and report")
     p.add_argument("--quick", action="store_true", help="a few records, two folds, one short epoch")
@@ -427,6 +427,9 @@ def write_report(out: Path, meta: dict) -> None:
                                c["held_out_offsets_macro_f1_by_epoch"].values(), c["macro_f1_by_epoch"].values()))
                            + f" | {c['chosen_epoch']} |" for c in cv["candidates"])
     offsets = ", ".join(f"{c} {v:+.2f}" for c, v in cv["output_offsets"].items())
+    seeds = cv["chosen_seeds"]
+    members = (f"seed {seeds[0]}" if len(seeds) == 1 else
+               f"seeds {' + '.join(map(str, seeds))} packed into one ECGCNN of {len(seeds)} members")
     text = f"""# ECGCNN: cross-validated on every training patient
 
 Rebuild: `{meta['command']}` ({meta['train_seconds'] / 60:.0f} min on this machine).
@@ -452,8 +455,7 @@ answers (optimistic):
 {candidates}
 
 Shipped: patient balance {meta['recipe']['patient_balance']:g}, {cv['chosen_weights']} weights after
-{cv['chosen_epoch']} epochs, seeds {' + '.join(map(str, cv['chosen_seeds']))} retrained on every training patient
-and packed into one ECGCNN of {meta['model_config']['members']} members, with the output offsets ({offsets}),
+{cv['chosen_epoch']} epochs, {members} retrained on every training patient, with the output offsets ({offsets}),
 searched on all out-of-fold answers, added to its last layer's bias. The tables below are out of fold with
 those offsets (optimistic by the gap between the last two figures above).
 

@@ -1,9 +1,12 @@
 """A real browser: Playwright drives headless Chromium through the page as a user would."""
 
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import wfdb
 from conftest import ROOT
 
 from databases import mitbih
@@ -97,4 +100,25 @@ def test_a_recording_uploaded_in_the_record_tab_is_summarised_and_drawn(browser,
     page.locator("#record-strip img").wait_for(timeout=30_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-record.png"), full_page=True)
+    page.close()
+
+
+def test_a_24_hour_two_lead_record_of_about_95_mb_uploads_shows_progress_and_is_analysed(browser, url, tmp_path):
+    half_hour, peaks = synthetic_ecg(seconds=1800, seed=3)
+    day = np.tile(half_hour, 48)
+    wfdb.wrsamp("day", fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=np.column_stack([day, day / 2]),
+                fmt=["212", "212"], write_dir=str(tmp_path))
+    assert (tmp_path / "day.dat").stat().st_size > 90_000_000
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.get_by_role("tab", name="Whole recording").click()
+    page.locator("#record-files input[type=file]").set_input_files([str(tmp_path / "day.hea"),
+                                                                    str(tmp_path / "day.dat")])
+    page.locator("#record-files").get_by_text("day.dat").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Analyze recording").click()
+    page.locator("#record-summary .progress-level").first.wait_for(timeout=60_000)
+    summary = page.get_by_text("beats in 1440.0 min")
+    summary.wait_for(timeout=400_000)
+    beats = int(re.match(r"(\d+) beats", summary.inner_text()).group(1))
+    assert abs(beats - 48 * len(peaks)) <= 48
     page.close()

@@ -163,7 +163,7 @@ def predict_preprocessed(x: np.ndarray, model: ECGCNN | None = None) -> np.ndarr
     """(n, 180) beats already through preprocess() -> (n, 5) probabilities: for callers that need the
     preprocessed beats too (record mode's shape features), so a beat is prepared once. `model`: the
     shipped one unless given (bench.py times one member of the ensemble this way)."""
-    model = model or shipped_model().model
+    model = shipped_model().model if model is None else model
     out = np.zeros((len(x), len(CLASSES)))
     with torch.inference_mode():
         for i in range(0, len(x), BATCH_SIZE):

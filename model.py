@@ -24,7 +24,7 @@ class ECGCNN(nn.Module):
     ``members`` networks of that shape can be packed side by side into one (an ensemble): grouped
     convolutions keep each member's channels apart, and the logits are the members' mean, so one
     forward pass runs them all and an offset added to every member's last bias shifts the ensemble.
-    ``features`` and ``head`` are separate so that Grad-CAM can read the last block's activations
+    ``features`` and ``classify`` are separate so that Grad-CAM can read the last block's activations
     and their gradients. The head reads the last block either flattened (each position its own
     weights) or averaged over time; its "linear" layers are grouped 1D convolutions spanning the
     whole block, which for one member are exactly Linear layers.

@@ -508,11 +508,13 @@ def main() -> None:
     models = {db: packed(recipe, [trained[db, m]["state"] for m in range(len(seeded))], best["offsets"])
               for db in {db for db, _ in trained}}
     model = models.pop(None)
-    lodo = {db: evaluation.evaluate(beats.labels[beats.databases == db], to_labels(predict_probabilities(
-        m, preprocess(beats.subset(beats.databases == db).centred()))), BEAT_CLASSES) for db, m in models.items()}
+    every_x = preprocess(beats.centred())
+    lodo = {db: evaluation.evaluate(beats.labels[left], to_labels(predict_probabilities(m, every_x[left])),
+                                    BEAT_CLASSES)
+            for db, m in models.items() for left in [beats.databases == db]}
     sample = np.arange(len(beats))[:: max(1, len(beats) // TYPICALITY_SAMPLE)]
-    stats = typicality.describe(model, preprocess(beats.centred()[sample]), beats.labels[sample])
-    thresholds = typicality_thresholds(best, beats, folds, preprocess(beats.centred()))
+    stats = typicality.describe(model, every_x[sample], beats.labels[sample])
+    thresholds = typicality_thresholds(best, beats, folds, every_x)
     stats["threshold"] = float(np.median(thresholds))
     outside = mitbih.load_beats(mitbih.ALL_RECORDS, wanted=mitbih.OUTSIDE_CLASSES)
     stats["flagged_share"] = {"outside_classes": float(typicality.flagged(

@@ -87,14 +87,20 @@ def test_an_example_from_a_ds2_patient_shows_its_reference_label(browser, url):
     page.close()
 
 
+def record_tab_with(browser, url, files: list[Path]):
+    """A new desktop page on the record tab, with these files chosen for upload."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(url)
+    page.get_by_role("tab", name="Whole recording").click()
+    page.locator("#record-files input[type=file]").set_input_files([str(f) for f in files])
+    return page
+
+
 def test_a_recording_uploaded_in_the_record_tab_is_summarised_and_drawn(browser, url, tmp_path):
     signal, peaks = synthetic_ecg(seconds=40)
     csv = tmp_path / "strip.csv"
     csv.write_text("mV\n" + "\n".join(f"{v:.5f}" for v in signal))
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(url)
-    page.get_by_role("tab", name="Whole recording").click()
-    page.locator("#record-files input[type=file]").set_input_files(str(csv))
+    page = record_tab_with(browser, url, [csv])
     page.get_by_role("button", name="Analyze recording").click()
     page.get_by_text(f"{len(peaks)} beats in 0.7 min").wait_for(timeout=60_000)
     page.locator("#record-strip img").wait_for(timeout=30_000)
@@ -109,11 +115,7 @@ def test_a_24_hour_two_lead_record_of_about_95_mb_uploads_shows_progress_and_is_
     wfdb.wrsamp("day", fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=np.column_stack([day, day / 2]),
                 fmt=["212", "212"], write_dir=str(tmp_path))
     assert (tmp_path / "day.dat").stat().st_size > 90_000_000
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(url)
-    page.get_by_role("tab", name="Whole recording").click()
-    page.locator("#record-files input[type=file]").set_input_files([str(tmp_path / "day.hea"),
-                                                                    str(tmp_path / "day.dat")])
+    page = record_tab_with(browser, url, [tmp_path / "day.hea", tmp_path / "day.dat"])
     page.locator("#record-files").get_by_text("day.dat").wait_for(timeout=120_000)
     page.get_by_role("button", name="Analyze recording").click()
     page.locator("#record-summary .progress-level").first.wait_for(timeout=60_000)

@@ -66,9 +66,10 @@ def _answers(n: int, bias: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarra
 def test_offsets_scored_on_other_folds_recover_a_bias_all_folds_share():
     p, labels = _answers(5000, np.array([0, 0, -3, 0, -3.0]), seed=0)
     folds = np.arange(5000) % 5
-    _, in_sample = train.output_offsets(p, labels)
-    held_out = train.held_out_offsets_f1(p, labels, folds)
-    raw = train.macro_f1(train.label_indices(labels), p.argmax(axis=1))
+    one_database = np.full(len(labels), "mitdb")
+    _, in_sample = train.output_offsets(p, labels, one_database)
+    held_out = train.held_out_offsets_f1(p, labels, one_database, folds)
+    raw = train.database_macro_f1(train.label_indices(labels), p.argmax(axis=1), one_database)
     assert held_out > raw + 0.2
     assert held_out == pytest.approx(in_sample, abs=0.02)
 
@@ -79,8 +80,24 @@ def test_offsets_scored_on_other_folds_cannot_learn_what_only_the_scored_fold_sh
     folds = np.arange(5000) % 5
     keep = (labels != "A") | (folds == 0)
     p, labels, folds = p[keep], labels[keep], folds[keep]
-    _, in_sample = train.output_offsets(p, labels)
-    assert train.held_out_offsets_f1(p, labels, folds) < in_sample - 0.05
+    one_database = np.full(len(labels), "mitdb")
+    _, in_sample = train.output_offsets(p, labels, one_database)
+    assert train.held_out_offsets_f1(p, labels, one_database, folds) < in_sample - 0.05
+
+
+def test_every_database_weighs_the_same_and_is_scored_on_the_classes_it_holds():
+    """A large database the model reads well must not hide a small one it reads badly; a database without L
+    and R beats is not marked down for them."""
+    large = np.repeat(["N", "V", "A"], 3000)
+    small = np.repeat(["N", "L", "R", "V", "A"], 20)
+    y = train.label_indices(np.concatenate([large, small]))
+    databases = np.array(["svdb"] * len(large) + ["ptbxl"] * len(small))
+    predicted = y.copy()
+    predicted[len(large):] = 0
+    small_alone = train.database_macro_f1(y[len(large):], predicted[len(large):], databases[len(large):])
+    assert train.database_macro_f1(y[:len(large)], predicted[:len(large)], databases[:len(large)]) == 1.0
+    assert train.database_macro_f1(y, predicted, databases) == pytest.approx((1.0 + small_alone) / 2)
+    assert small_alone == pytest.approx((2 * 20 / (20 + 100)) / 5)
 
 
 def _has_all_data() -> bool:

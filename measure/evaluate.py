@@ -144,8 +144,9 @@ With the shipped output offsets, searched on these same answers (so somewhat fla
 
 {evaluation.markdown_table(cv['scores']['all']['five_class'])}
 
-Macro-F1 when each fold's answers get offsets searched on the other folds only, what the choice was made
-on: {chosen['held_out_offsets_macro_f1']:.3f} ({chosen['weights']} weights, epoch {cv['chosen_epoch']}).
+Macro-F1 with each database weighing the same (the mean of each database's macro-F1 over the classes it
+holds), each fold's answers with offsets searched on the other folds only, what the choice was made on:
+{chosen['held_out_offsets_macro_f1']:.3f} ({chosen['weights']} weights, epoch {cv['chosen_epoch']}).
 
 ## Leave one database out (from training/train.py): recall / F1 per class
 | model | {' | '.join(BEAT_CLASSES)} |

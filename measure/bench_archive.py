@@ -2,7 +2,7 @@
 in 1 and 2 plain processes (what the machine itself allows), and the peak memory of one recording 30
 minutes, 6 hours and 24 hours long.
 
-    python -m measure.bench_archive [--records 12] [--hours 0.5 6 24]
+    python -m measure.bench_archive [--records 12] [--rounds 3] [--hours 0.5 6 24]
 
 MIT-BIH records are used when the data is there (long recordings are made by
 joining them end to end, written to a temporary folder); synthetic ones otherwise.
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import wfdb
-from distributed import Client, LocalCluster
 
 from databases import mitbih
 from ecg import archive
@@ -51,12 +50,12 @@ def _warm() -> None:
 
 
 def records_per_minute(headers: list[Path], workers: int) -> float:
-    """Records analysed per minute by a warmed-up LocalCluster of `workers` single-thread workers."""
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as cluster, \
-            Client(cluster) as client, tempfile.TemporaryDirectory() as out:
+    """Records analysed per minute by a warmed-up LocalCluster of `workers` single-thread workers, started as
+    `python -m ecg.record FOLDER` starts it."""
+    with archive.connected(None, workers) as client, tempfile.TemporaryDirectory() as out:
         client.run(_warm)
         began = time.perf_counter()
-        archive.analyse_archive(headers, Path(out), scheduler=cluster.scheduler_address, progress=False)
+        archive.analyse_archive(headers, Path(out), scheduler=client.scheduler_info()["address"], progress=False)
         return len(headers) / (time.perf_counter() - began) * 60
 
 
@@ -94,20 +93,24 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m measure.bench_archive", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--records", type=int, default=12, help="30-minute records for the throughput figure")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of 1 and 2 workers, alternating; one round's scaling moves by 0.2 on 2 cores")
     p.add_argument("--hours", type=float, nargs="+", default=[0.5, 6, 24], help="lengths of the long recordings")
     args = p.parse_args()
     signals = thirty_minute_signals(args.records)
     with tempfile.TemporaryDirectory() as folder:
         headers = [write(Path(folder), f"r{i:03d}", s) for i, s in enumerate(signals)]
-        rates = {w: records_per_minute(headers, w) for w in (1, 2)}
-        plain = {n: plain_records_per_minute(headers, n) for n in (1, 2)}
+        rounds = [({w: records_per_minute(headers, w) for w in (1, 2)},
+                   {n: plain_records_per_minute(headers, n) for n in (1, 2)}) for _ in range(args.rounds)]
         print(f"Machine: {os.cpu_count()} cores. {len(headers)} records of 30 minutes "
-              f"({'MIT-BIH' if mitbih.has_data() else 'synthetic'}):")
-        for w, rate in rates.items():
-            print(f"  {w} Dask worker{'s' if w > 1 else ''}: {rate:.1f} records per minute; "
-                  f"{w} plain process{'es' if w > 1 else ''}: {plain[w]:.1f}")
-        print(f"  scaling from 1 to 2: Dask workers {rates[2] / rates[1]:.2f}x, plain processes "
-              f"{plain[2] / plain[1]:.2f}x")
+              f"({'MIT-BIH' if mitbih.has_data() else 'synthetic'}), {args.rounds} rounds, records per minute:")
+        for k, (rates, plain) in enumerate(rounds, 1):
+            print(f"  round {k}: Dask workers 1: {rates[1]:.1f}, 2: {rates[2]:.1f} ({rates[2] / rates[1]:.2f}x); "
+                  f"plain processes 1: {plain[1]:.1f}, 2: {plain[2]:.1f} ({plain[2] / plain[1]:.2f}x)")
+        dask_scaling = np.median([rates[2] / rates[1] for rates, _ in rounds])
+        plain_scaling = np.median([plain[2] / plain[1] for _, plain in rounds])
+        print(f"  scaling from 1 to 2, median over rounds: Dask workers {dask_scaling:.2f}x, "
+              f"plain processes {plain_scaling:.2f}x")
         print("One long recording, read and analysed a stretch at a time in a fresh process:")
         for hours in args.hours:
             joined = np.concatenate([signals[i % len(signals)] for i in range(int(np.ceil(hours * 2)))])

@@ -443,6 +443,11 @@ def write_report(out: Path, meta: dict) -> None:
     seeds = cv["chosen_seeds"]
     members = (f"seed {seeds[0]}" if len(seeds) == 1 else
                f"seeds {' + '.join(map(str, seeds))} packed into one ECGCNN of {len(seeds)} members")
+    n_seeds = len(meta["recipe_seeds"])
+    seeds_sentence = ("Each fold trains one network." if n_seeds == 1 else
+                      f"Each fold trains {n_seeds} networks that differ only in their seed; a candidate is the first\n"
+                      "alone or the ensemble of all (mean logits); the other seeds alone show how far one network "
+                      "moves with its\nseed.")
     text = f"""# ECGCNN: cross-validated on every training patient
 
 Rebuild: `{meta['command']}` ({meta['train_seconds'] / 60:.0f} min on this machine).
@@ -457,9 +462,7 @@ MIT-BIH DS2 is not read by training: `python -m measure.evaluate` scores it.
 Every fold holds whole patients, at least one of them with L beats and one with R beats. Fold models
 follow one schedule of {meta['recipe']['epochs']} epochs, scored on their held-out patients from the
 schedule's second half, both as trained ("last") and as the running average of their weights ("averaged").
-Each fold trains {len(meta['recipe_seeds'])} networks that differ only in their seed; a candidate is the first
-alone or the ensemble of all (mean logits); the other seeds alone show how far one network moves with its
-seed. Out-of-fold macro-F1 of each candidate by epoch, the mean over databases of each one's macro-F1 over
+{seeds_sentence} Out-of-fold macro-F1 of each candidate by epoch, the mean over databases of each one's macro-F1 over
 the classes it holds: as the network answers / with output offsets
 searched on the other folds' answers (what the choice is made on) / with offsets searched on the same
 answers (optimistic):

@@ -46,6 +46,18 @@ def test_a_plot_shows_nothing_left_over_from_the_beat_before():
     assert np.abs(pixels(first) - pixels(other)).max() > 100
 
 
+def test_labels_kept_from_an_earlier_beat_are_the_pixels_a_new_drawing_gives():
+    beat = varied_beat(6)
+    used = plots.BeatCanvas()
+    used.png(beat, saliency_of(6), "N: normal, 90% confident")
+    # Shifted up, the same amplitude labels fall on other rows; the same title is pasted where it was.
+    shifted = beat + 0.37 * np.ptp(beat)
+    again = used.png(shifted, saliency_of(7), "N: normal, 90% confident")
+    fresh = plots.BeatCanvas().png(shifted, saliency_of(7), "N: normal, 90% confident")
+    assert used.drawn_texts, "nothing was kept"
+    assert np.array_equal(pixels(again), pixels(fresh))
+
+
 def test_blitting_draws_what_a_full_redraw_draws():
     canvas = plots.BeatCanvas()
     canvas.png(varied_beat(3) * 200, saliency_of(4), "A: atrial premature beat")

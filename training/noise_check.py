@@ -1,0 +1,75 @@
+"""How far noise moves the answers that a choice of output offsets gives, on held-out training patients.
+
+The offsets decide every beat whose classes are close, and noise makes more beats close. Searched for
+macro-F1 alone, run 9's offsets (L +2.5, R +2.5, V -1) turned noisy normal beats into L and R: on DS2 its
+accuracy fell by 0.158 with muscle artefact at 12 dB, and by 0.014 with the same network and no offsets.
+So each fold model also answers a sample of its held-out beats with the training noise (the first 20
+minutes of the bw and ma recordings, em, mains and white) at the issue's SNRs, and a choice pays for any
+drop in accuracy beyond the issue's targets, at a price per unit of drop that `--noise-penalty` sets.
+At 0, the default, the drops are measured and reported but choose nothing (so the shipped run 9 is what
+the default command writes). At 5 (run 10) the search bought 0.0025 of macro-F1 with 0.0005 of drop beyond
+0.03; at 100 (run 11) the targets are in effect a limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from databases.beatset import WIDE_HALF
+from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE
+from training import augment
+
+SNRS_DB = (12.0, 6.0)
+ALLOWED_DROP = {12.0: 0.03, 6.0: 0.10}  # the issue's targets for accuracy under noise
+SAMPLE_PER_FOLD = 4000
+
+
+def sample_rows(n_held: int) -> np.ndarray:
+    """At most SAMPLE_PER_FOLD evenly spaced held-out beats: every patient is in the sample, in proportion to its
+    beats."""
+    return np.arange(0, n_held, -(-n_held // SAMPLE_PER_FOLD))
+
+
+def noisy_windows(wide: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """The beats' centred 180-sample windows with training noise at `snr_db` (nst's SNR), from their own generator
+    so that drawing them leaves training's draws as they were."""
+    centred = wide[:, WIDE_HALF - WINDOW_BEFORE:WIDE_HALF + WINDOW_AFTER].astype(np.float64)
+    settings = augment.Settings(noisy_share=1.0, snr_db=(snr_db, snr_db))
+    return augment.add_noise(centred, np.random.default_rng(seed), settings)
+
+
+@dataclass(frozen=True)
+class NoiseCheck:
+    """Held-out beats (their rows among all training beats), their log-probabilities clean and with noise at
+    each SNR, their classes and databases."""
+
+    rows: np.ndarray
+    clean: np.ndarray
+    noisy: dict[float, np.ndarray]
+    y: np.ndarray
+    codes: np.ndarray
+    n_databases: int
+    price: float = 0.0  # database-balanced macro-F1 a choice pays per unit of accuracy lost beyond ALLOWED_DROP
+
+    def restricted(self, keep: np.ndarray) -> "NoiseCheck":
+        return NoiseCheck(self.rows[keep], self.clean[keep], {s: p[keep] for s, p in self.noisy.items()}, self.y[keep],
+                          self.codes[keep], self.n_databases, self.price)
+
+    def answers(self, offsets: np.ndarray) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+        return (self.clean + offsets).argmax(axis=1), {s: (p + offsets).argmax(axis=1) for s, p in self.noisy.items()}
+
+    def drops(self, clean: np.ndarray, noisy: dict[float, np.ndarray]) -> dict[float, float]:
+        """Accuracy lost to noise at each SNR: the mean over databases, as every choice weighs them."""
+        return {s: self._accuracy(clean) - self._accuracy(answer) for s, answer in noisy.items()}
+
+    def _accuracy(self, predicted: np.ndarray) -> float:
+        beats = np.bincount(self.codes, minlength=self.n_databases)
+        right = np.bincount(self.codes, weights=predicted == self.y, minlength=self.n_databases)
+        return float(np.mean(right[beats > 0] / beats[beats > 0]))
+
+
+    def cost(self, drops: dict[float, float]) -> float:
+        """What a choice pays for its drops beyond the allowed ones."""
+        return self.price * sum(max(0.0, drop - ALLOWED_DROP[snr]) for snr, drop in drops.items())

@@ -1,6 +1,7 @@
 """Score the shipped weights on patients, peak placements and noise they never saw.
 
     python -m measure.evaluate            # prints every table; writes reports/evaluation.md and .json
+    python -m measure.evaluate --without-offsets --out reports/without_offsets   # a diagnostic, below
 
 - MIT-BIH DS2 (22 patients no model was trained or chosen on), five classes and AAMI groups,
   on windows centred on the reference R-peaks.
@@ -9,6 +10,10 @@
   the last 10 minutes of the real baseline-wander and muscle-artefact recordings, which training
   never saw, and pink noise, a synthetic family training never used.
 - The cross-validated and leave-one-database-out scores that training/train.py measured.
+
+With --without-offsets the same network is scored with its output offsets taken out of its last bias:
+what the offsets, chosen on training patients, do to these figures (the noise rows above all). It is a
+diagnostic of the shipped model, read after the choice, and chooses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import inference
 from databases import beatset, mitbih, noise
@@ -86,6 +92,9 @@ def noise_scores(records: tuple[int, ...], clean_accuracy: float) -> dict:
 
 def markdown(results: dict, meta: dict) -> str:
     ds2 = results["ds2"]
+    offsets = ", ".join(f"{c} {v:+.2f}" for c, v in meta["cross_validation"]["output_offsets"].items())
+    what = (f"with its output offsets ({offsets}) taken out: a diagnostic, `--without-offsets`"
+            if results["without_offsets"] else f"with its output offsets ({offsets})")
     shifts = results["shifts"]
     base = shifts["0"]["macro_f1"]
     shift_rows = "\n".join(f"| {int(o):+d} | {int(o) / SAMPLING_RATE * 1000:+.0f} ms | {s['macro_f1']:.3f} "
@@ -106,7 +115,7 @@ def markdown(results: dict, meta: dict) -> str:
     return f"""# ECGCNN: the shipped weights on data they never saw
 
 Written by `python -m measure.evaluate`. Weights sha256 `{meta['weights_sha256'][:16]}…`,
-trained by `{meta['command']}`.
+trained by `{meta['command']}`, {what}.
 
 ## MIT-BIH DS2, reference-centred beats (22 patients never trained or chosen on)
 {evaluation.markdown_table(ds2['five_class'])}
@@ -159,11 +168,16 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m measure.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=REPORT_DIR, help="folder for evaluation.md and evaluation.json")
+    p.add_argument("--without-offsets", action="store_true",
+                   help="take the output offsets out of the network first (a diagnostic; use another --out)")
     args = p.parse_args()
     loaded = inference.shipped_model()
+    if args.without_offsets:
+        offsets = loaded.metadata["cross_validation"]["output_offsets"]
+        loaded.model.add_to_bias(-torch.tensor([offsets[c] for c in BEAT_CLASSES]))
     ds2 = beatset.load(beatset.test_sources())
     predicted = classify(ds2.centred())
-    results = {"weights_sha256": loaded.metadata["weights_sha256"],
+    results = {"weights_sha256": loaded.metadata["weights_sha256"], "without_offsets": args.without_offsets,
                "ds2": evaluation.evaluate(ds2.labels, predicted, BEAT_CLASSES)}
     results["ds2_flagged_share"] = float(typicality.flagged(
         loaded.model, loaded.metadata["typicality"], preprocess(ds2.centred())).mean())

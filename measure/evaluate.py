@@ -1,7 +1,7 @@
 """Score the shipped weights on patients, peak placements and noise they never saw.
 
     python -m measure.evaluate            # prints every table; writes reports/evaluation.md and .json
-    python -m measure.evaluate --without-offsets --out reports/without_offsets   # a diagnostic, below
+    python -m measure.evaluate --without-offsets   # a diagnostic, below; writes reports/without_offsets/
 
 - MIT-BIH DS2 (22 patients no model was trained or chosen on), five classes and AAMI groups,
   on windows centred on the reference R-peaks.
@@ -167,10 +167,12 @@ holds), each fold's answers with offsets searched on the other folds only, what 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m measure.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=REPORT_DIR, help="folder for evaluation.md and evaluation.json")
+    p.add_argument("--out", type=Path, help="folder for evaluation.md and evaluation.json (default reports/, "
+                                            "with --without-offsets reports/without_offsets/)")
     p.add_argument("--without-offsets", action="store_true",
-                   help="take the output offsets out of the network first (a diagnostic; use another --out)")
+                   help="take the output offsets out of the network first (a diagnostic)")
     args = p.parse_args()
+    args.out = args.out or (REPORT_DIR / "without_offsets" if args.without_offsets else REPORT_DIR)
     loaded = inference.shipped_model()
     if args.without_offsets:
         offsets = loaded.metadata["cross_validation"]["output_offsets"]

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from databases.beatset import WIDE_HALF
-from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE
 from training import augment
 
 SNRS_DB = (12.0, 6.0)
@@ -32,12 +30,11 @@ def sample_rows(n_held: int) -> np.ndarray:
     return np.arange(0, n_held, -(-n_held // SAMPLE_PER_FOLD))
 
 
-def noisy_windows(wide: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
-    """The beats' centred 180-sample windows with training noise at `snr_db` (nst's SNR), from their own generator
-    so that drawing them leaves training's draws as they were."""
-    centred = wide[:, WIDE_HALF - WINDOW_BEFORE:WIDE_HALF + WINDOW_AFTER].astype(np.float64)
+def noisy_windows(centred: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """Centred 180-sample windows with training noise at `snr_db` (nst's SNR), from their own generator so that
+    drawing them leaves training's draws as they were."""
     settings = augment.Settings(noisy_share=1.0, snr_db=(snr_db, snr_db))
-    return augment.add_noise(centred, np.random.default_rng(seed), settings)
+    return augment.add_noise(centred.astype(np.float64), np.random.default_rng(seed), settings)
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,6 @@ class NoiseCheck:
         beats = np.bincount(self.codes, minlength=self.n_databases)
         right = np.bincount(self.codes, weights=predicted == self.y, minlength=self.n_databases)
         return float(np.mean(right[beats > 0] / beats[beats > 0]))
-
 
     def cost(self, drops: dict[float, float]) -> float:
         """What a choice pays for its drops beyond the allowed ones."""

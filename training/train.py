@@ -290,10 +290,10 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
     _in_worker()
     beats = beatset.load(sources)
     held = folds == fold
-    held_beats = beats.subset(held)
-    held_x = preprocess(held_beats.centred())
-    check_rows = noise_check.sample_rows(len(held_beats))
-    noisy_x = {snr: preprocess(noise_check.noisy_windows(held_beats.windows[check_rows], snr,
+    centred = beats.subset(held).centred()
+    held_x = preprocess(centred)
+    check_rows = noise_check.sample_rows(len(centred))
+    noisy_x = {snr: preprocess(noise_check.noisy_windows(centred[check_rows], snr,
                                                          seed=(recipe.seed * 100 + fold) * 100 + i))
                for i, snr in enumerate(noise_check.SNRS_DB)}
     started = time.time()
@@ -445,7 +445,7 @@ def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], 
             "held_out_objective_by_epoch": objective, "offsets": offsets,
             "chosen_epoch": chosen, "macro_f1": adjusted[chosen][1],
             "held_out_offsets_macro_f1": honest[chosen][0], "held_out_objective": objective[chosen],
-            "noise_drops": check.drops(*check.answers(offsets)),
+            "noise_drops": check.drops(*check.answers(offsets)), "noise_check_beats": len(check.rows),
             "offsets_without_noise_check": unchecked,
             "noise_drops_without_noise_check": check.drops(*check.answers(unchecked)),
             "fold_states": [[t["states"][kind, chosen] for t in trained] for trained in fold_members]}
@@ -650,8 +650,7 @@ def main() -> None:
             "noise_check": {
                 "snrs_db": list(noise_check.SNRS_DB), "allowed_drop": {f"{s:g} dB": d for s, d in
                                                                       noise_check.ALLOWED_DROP.items()},
-                "penalty": args.noise_penalty, "beats": int(sum(len(noise_check.sample_rows(int((folds == f).sum())))
-                                                                 for f in range(args.folds))),
+                "penalty": args.noise_penalty, "beats": best["noise_check_beats"],
                 "drops": {f"{s:g} dB": d for s, d in best["noise_drops"].items()},
                 "offsets_without_check": dict(zip(BEAT_CLASSES, best["offsets_without_noise_check"].tolist())),
                 "drops_without_check": {f"{s:g} dB": d for s, d in best["noise_drops_without_noise_check"].items()}},

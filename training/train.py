@@ -600,7 +600,7 @@ def main() -> None:
         trained = {key: job.result() for key, job in jobs.items()}
     _in_worker(threads=WORKERS)
     models = {db: packed(recipe, [trained[db, m]["state"] for m in range(len(seeded))], best["offsets"])
-              for db in {db for db, _ in trained}}
+              for db in dict.fromkeys(db for db, _ in trained)}
     model = models.pop(None)
     every_x = preprocess(beats.centred())
     lodo = {db: evaluation.evaluate(beats.labels[left], to_labels(predict_probabilities(m, every_x[left])),

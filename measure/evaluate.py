@@ -105,7 +105,8 @@ def markdown(results: dict, meta: dict) -> str:
                            + " |" for kind, by_snr in results["noise"].items())
     cv = meta["cross_validation"]
     chosen = next(c for c in cv["candidates"] if c["weights"] == cv["chosen_weights"]
-                  and c["seeds"] == cv["chosen_seeds"] and c["patient_balance"] == meta["recipe"]["patient_balance"])
+                  and c["seeds"] == cv["chosen_seeds"] and c["patient_balance"] == meta["recipe"]["patient_balance"]
+                  and c.get("class_prior", 0.0) == meta["recipe"].get("class_prior", 0.0))
     lodo = meta["leave_one_database_out"]
     lodo_rows = "\n".join(
         f"| without {db}, scored on {db} | " + " | ".join(

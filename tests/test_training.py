@@ -39,6 +39,19 @@ def test_classes_and_databases_weigh_the_same_and_patients_weigh_as_balanced():
     assert halfway[patients == "a"].sum() / halfway[patients == "b"].sum() == pytest.approx(2.0)
 
 
+def test_class_prior_draws_classes_from_equally_often_to_as_often_as_they_occur():
+    labels = np.array(["N"] * 900 + ["V"] * 100)
+    patients = np.array([f"n{i % 9}" for i in range(900)] + ["v"] * 100)
+    databases = np.array(["mitdb"] * 1000)
+    share_of_n = {prior: train.draw_weights(labels, patients, databases, 1.0, prior)[labels == "N"].sum()
+                  for prior in (0.0, 0.5, 1.0)}
+    assert share_of_n[0.0] == pytest.approx(0.5)
+    assert share_of_n[0.5] == pytest.approx(3 / 4)
+    assert share_of_n[1.0] == pytest.approx(0.9)
+    weights = train.draw_weights(labels, patients, databases, 1.0, 1.0)
+    assert np.allclose(weights[:900], weights[0])
+
+
 def test_folds_keep_each_patient_whole_and_give_every_fold_l_and_r_patients():
     labels, patients = [], []
     for i in range(40):

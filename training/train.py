@@ -74,11 +74,16 @@ class Recipe:
     weight_decay: float = 1e-3
     label_smoothing: float = 0.05
     patient_balance: float = 1.0  # within a class, a patient weighs count^(1 - patient_balance)
+    class_prior: float = 0.0  # a class is drawn in proportion to its count^class_prior
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     pooling: str = "flatten"
     ema_decay: float = 0.995  # per step: an average over the last ~1 / (1 - decay) steps
     seed: int = 0
+
+    @property
+    def draws(self) -> str:
+        return f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}"
 
     @property
     def model_config(self) -> dict:
@@ -95,6 +100,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--patient-balance", type=float, nargs="+", default=list(PATIENT_BALANCES),
                    help="candidates, chosen by cross-validation: 1, every patient of a class weighs the same; "
                         "0, every beat does")
+    p.add_argument("--class-prior", type=float, nargs="+", default=[Recipe.class_prior],
+                   help="candidates, chosen by cross-validation: a class is drawn in proportion to its beat count "
+                        "to this power (0, every class equally often; 1, as often as it occurs)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -112,7 +120,7 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.quick:
         args.folds, args.epochs, args.epoch_size = 2, 2, 1024
-        args.patient_balance = args.patient_balance[:1]
+        args.patient_balance, args.class_prior = args.patient_balance[:1], args.class_prior[:1]
     return args
 
 
@@ -123,8 +131,9 @@ def label_indices(labels: np.ndarray) -> np.ndarray:
 
 
 def draw_weights(labels: np.ndarray, patients: np.ndarray, databases: np.ndarray,
-                 patient_balance: float) -> np.ndarray:
-    """Probability of drawing each beat: classes weigh the same; within a class, every database with
+                 patient_balance: float, class_prior: float = 0.0) -> np.ndarray:
+    """Probability of drawing each beat: a class weighs count^class_prior (0, every class the same; 1, as
+    often as it occurs); within a class, every database with
     FULL_SHARE_BEATS beats of it weighs the same (one with fewer, proportionally less), so that no
     recorder marks a class; within a database, a patient weighs count^(1 - patient_balance)."""
     weights = np.zeros(len(labels))
@@ -136,7 +145,7 @@ def draw_weights(labels: np.ndarray, patients: np.ndarray, databases: np.ndarray
             rows = in_class & (databases == name)
             _, inverse, per_patient = np.unique(patients[rows], return_inverse=True, return_counts=True)
             w = per_patient[inverse].astype(float) ** -patient_balance
-            weights[rows] = share * w / w.sum()
+            weights[rows] = share * w / w.sum() * in_class.sum() ** class_prior
     return weights / weights.sum()
 
 
@@ -251,7 +260,7 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
     models = dict(zip(WEIGHT_KINDS, (model, averaged.module)))
     y = label_indices(train.labels)
-    p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance)
+    p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = recipe.epoch_size // recipe.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr,
@@ -311,7 +320,7 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
     f1 = {key: evaluation.class_scores(beats.labels[held], to_labels(p), BEAT_CLASSES)["macro_f1"]
           for key, p in out["probabilities"].items()}
     for kind in WEIGHT_KINDS:
-        print(f"patient balance {recipe.patient_balance:g}, seed {recipe.seed}, fold {fold + 1}, {kind} weights: "
+        print(f"{recipe.draws}, seed {recipe.seed}, fold {fold + 1}, {kind} weights: "
               "held-out macro-F1 "
               "by epoch " + ", ".join(f"{e}: {v:.3f}" for (k, e), v in f1.items() if k == kind)
               + f" ({out['seconds']:.0f} s)", flush=True)
@@ -428,7 +437,7 @@ def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], 
     objective = {e: f1 - checks[e].cost(drops) for e, (f1, drops) in honest.items()}
     chosen = max(objective, key=objective.get)
     seeds = tuple(recipe.seed + m for m in chosen_members)
-    print(f"patient balance {recipe.patient_balance:g}, {kind} weights, seeds {seeds}: out-of-fold macro-F1 by "
+    print(f"{recipe.draws}, {kind} weights, seeds {seeds}: out-of-fold macro-F1 by "
           "epoch (offsets fitted on the other folds [accuracy lost at 12 / 6 dB]; on the same answers) "
           + ", ".join(f"{e}: {raw[e]:.3f} ({honest[e][0]:.3f} [" + " / ".join(f"{d:.3f}" for d in honest[e][1].values())
                       + f"]; {adjusted[e][1]:.3f})" for e in by_epoch)
@@ -496,7 +505,7 @@ def write_report(out: Path, meta: dict) -> None:
                        for db, r in meta["leave_one_database_out"].items())
     per_db = "\n\n".join(f"### {db}\n{evaluation.markdown_table(r['five_class'])}"
                          for db, r in cv["scores"].items() if db != "all")
-    candidates = "\n".join(f"| {c['patient_balance']:g} | {c['weights']} | "
+    candidates = "\n".join(f"| {c['patient_balance']:g} | {c['class_prior']:g} | {c['weights']} | "
                            + " + ".join(map(str, c["seeds"])) + ("" if c["choosable"] else " (not a candidate)")
                            + " | "
                            + " | ".join(f"{raw:.3f} / {honest:.3f} / {v:.3f}" for raw, honest, v in zip(
@@ -539,11 +548,11 @@ the classes it holds: as the network answers / with output offsets
 searched on the other folds' answers (what the choice is made on) / with offsets searched on the same
 answers (optimistic):
 
-| patient balance | weights | members' seeds | {' | '.join(cv['candidates'][0]['macro_f1_by_epoch'])} | chosen epoch |
-|---|---|---|{'---:|' * len(cv['candidates'][0]['macro_f1_by_epoch'])}---:|
+| patient balance | class prior | weights | members' seeds | {' | '.join(cv['candidates'][0]['macro_f1_by_epoch'])} | chosen epoch |
+|---|---|---|---|{'---:|' * len(cv['candidates'][0]['macro_f1_by_epoch'])}---:|
 {candidates}
 
-Shipped: patient balance {meta['recipe']['patient_balance']:g}, {cv['chosen_weights']} weights after
+Shipped: patient balance {meta['recipe']['patient_balance']:g}, class prior {meta['recipe']['class_prior']:g}, {cv['chosen_weights']} weights after
 {cv['chosen_epoch']} epochs, {members} retrained on every training patient, with the output offsets ({offsets}),
 searched on all out-of-fold answers, added to its last layer's bias. The tables below are out of fold with
 those offsets (optimistic by the gap between the last two figures above).
@@ -583,8 +592,9 @@ def sha256(path: Path) -> str:
 def main() -> None:
     args = parse_args()
     started = time.time()
-    recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, ema_decay=args.ema_decay,
-                      widths=tuple(args.widths), pooling=args.pooling, seed=args.seed) for b in args.patient_balance]
+    recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
+                      ema_decay=args.ema_decay, widths=tuple(args.widths), pooling=args.pooling, seed=args.seed)
+               for b in args.patient_balance for a in args.class_prior]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     beats = beatset.load(sources)
     print(f"{len(beats)} training beats of {len(set(beats.patients))} patients", flush=True)
@@ -623,6 +633,8 @@ def main() -> None:
               f"--ema-decay {args.ema_decay:g} --patient-balance " \
               + " ".join(f"{b:g}" for b in args.patient_balance) \
               + f" --pooling {args.pooling} --members {args.members} --seed {args.seed} --out {args.out}"
+    if args.class_prior != [Recipe.class_prior]:
+        options += " --class-prior " + " ".join(f"{a:g}" for a in args.class_prior)
     if args.noise_penalty:
         options += f" --noise-penalty {args.noise_penalty:g}"
     if tuple(args.widths) != WIDTHS:
@@ -654,7 +666,8 @@ def main() -> None:
                 "drops": {f"{s:g} dB": d for s, d in best["noise_drops"].items()},
                 "offsets_without_check": dict(zip(BEAT_CLASSES, best["offsets_without_noise_check"].tolist())),
                 "drops_without_check": {f"{s:g} dB": d for s, d in best["noise_drops_without_noise_check"].items()}},
-            "candidates": [{"patient_balance": c["recipe"].patient_balance, "weights": c["weights"],
+            "candidates": [{"patient_balance": c["recipe"].patient_balance, "class_prior": c["recipe"].class_prior,
+                            "weights": c["weights"],
                             "seeds": list(c["seeds"]), "choosable": c["choosable"],
                             "chosen_epoch": c["chosen_epoch"], "macro_f1": c["macro_f1"],
                             "held_out_offsets_macro_f1": c["held_out_offsets_macro_f1"],
@@ -681,7 +694,7 @@ def main() -> None:
     (args.out / METADATA_FILE).write_text(json.dumps(meta, indent=1))
     write_report(args.out, meta)
     five = meta["cross_validation"]["scores"]["all"]["five_class"]
-    print(f"chosen: patient balance {recipe.patient_balance:g}, {kind} weights, {epochs} epochs; out of fold: accuracy "
+    print(f"chosen: {recipe.draws}, {kind} weights, {epochs} epochs; out of fold: accuracy "
           f"{five['accuracy']:.4f}, macro-F1 {five['macro_f1']:.3f}; "
           + ", ".join(f"{c} F1 {s['f1']:.3f}" for c, s in five["per_class"].items()))
     print(f"wrote {weights}, {args.out / METADATA_FILE}, {args.out / 'report.md'}, {args.out / OOF_FILE} "

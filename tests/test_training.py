@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT
 
 import inference
 from databases import beatset, mitbih, ptbxl, svdb
-from training import noise_check, train
+from training import adversary, noise_check, train
 
 
 def _beats(labels: list[str], patients: list[str]) -> beatset.BeatSet:
@@ -219,3 +220,22 @@ def test_evaluation_report_is_of_the_shipped_weights_and_its_ds2_figures_are_wha
     assert results["ds2"]["five_class"]["n_beats"] == len(beats) == 48_988
     accuracy = float((predicted == beats.labels).mean())
     assert accuracy == pytest.approx(results["ds2"]["five_class"]["accuracy"], abs=1e-4)
+
+
+def test_patient_adversary_reverses_its_gradient_into_the_network_and_ramps_up():
+    torch.manual_seed(0)
+    rival = adversary.PatientAdversary(hidden=8, n_classes=5, n_patients=3)
+    hidden = torch.randn(4, 8, requires_grad=True)
+    classes, patients = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0])
+    gradients = {}
+    for scale in (0.0, 0.5, 1.0):
+        loss = torch.nn.functional.cross_entropy(rival(hidden, classes, scale), patients)
+        (gradients[scale],) = torch.autograd.grad(loss, hidden)
+    assert torch.all(gradients[0.0] == 0)
+    assert torch.allclose(gradients[0.5], 0.5 * gradients[1.0])
+    plain = torch.nn.functional.cross_entropy(
+        rival.net(torch.cat([hidden, torch.nn.functional.one_hot(classes, 5).float()], dim=1)), patients)
+    (towards_patients,) = torch.autograd.grad(plain, hidden)
+    assert torch.allclose(gradients[1.0], -towards_patients)
+    assert adversary.ramp(0.0, 0.3) == 0.0
+    assert adversary.ramp(0.5, 0.3) == pytest.approx(0.3, rel=0.02)

@@ -41,7 +41,7 @@ from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 from inference import METADATA_FILE, OOF_FILE
 from model import ECGCNN, POOLINGS, WIDTHS, pack
-from training import augment, noise_check
+from training import adversary, augment, noise_check
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
 QUICK_SOURCES = {"mitdb": ["109", "118", "209", "106", "207", "220"], "svdb": ["800", "821"],
@@ -75,6 +75,7 @@ class Recipe:
     label_smoothing: float = 0.05
     patient_balance: float = 1.0  # within a class, a patient weighs count^(1 - patient_balance)
     class_prior: float = 0.0  # a class is drawn in proportion to its count^class_prior
+    adversary_weight: float = 0.0  # strength of the patient adversary's reversed gradient (0: none)
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     pooling: str = "flatten"
@@ -83,7 +84,8 @@ class Recipe:
 
     @property
     def draws(self) -> str:
-        return f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}"
+        return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
+                f"adversary {self.adversary_weight:g}")
 
     @property
     def model_config(self) -> dict:
@@ -103,6 +105,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--class-prior", type=float, nargs="+", default=[Recipe.class_prior],
                    help="candidates, chosen by cross-validation: a class is drawn in proportion to its beat count "
                         "to this power (0, every class equally often; 1, as often as it occurs)")
+    p.add_argument("--adversary", type=float, nargs="+", default=[Recipe.adversary_weight],
+                   help="candidates, chosen by cross-validation: strength of a patient adversary's reversed "
+                        "gradient (training/adversary.py; 0, none)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -121,6 +126,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.folds, args.epochs, args.epoch_size = 2, 2, 1024
         args.patient_balance, args.class_prior = args.patient_balance[:1], args.class_prior[:1]
+        args.adversary = args.adversary[:1]
     return args
 
 
@@ -261,18 +267,30 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     models = dict(zip(WEIGHT_KINDS, (model, averaged.module)))
     y = label_indices(train.labels)
     p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    patient_names, patient = np.unique(train.patients, return_inverse=True)
+    rival = (adversary.PatientAdversary(model.config["hidden"], len(BEAT_CLASSES), len(patient_names))
+             if recipe.adversary_weight else None)
+    trained = [*model.parameters(), *(rival.parameters() if rival else ())]
+    optimizer = torch.optim.AdamW(trained, lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = recipe.epoch_size // recipe.batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr,
-                                                   total_steps=recipe.epochs * per_epoch)
+    total_steps = recipe.epochs * per_epoch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total_steps)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    step = 0
     for epoch in range(1, (stop_after or recipe.epochs) + 1):
         model.train()
         order = rng.choice(len(y), size=per_epoch * recipe.batch_size, replace=True, p=p)
         for start in range(0, len(order), recipe.batch_size):
             idx = order[start:start + recipe.batch_size]
             x = preprocess(augment.augment(train.windows[idx], rng))
-            loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y[idx]))
+            classes = torch.from_numpy(y[idx])
+            hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
+            loss = loss_fn(logits, classes)
+            if rival:
+                scale = adversary.ramp(step / total_steps, recipe.adversary_weight)
+                loss = loss + nn.functional.cross_entropy(rival(hidden, classes, scale),
+                                                          torch.from_numpy(patient[idx]))
+            step += 1
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -593,8 +611,9 @@ def main() -> None:
     args = parse_args()
     started = time.time()
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
-                      ema_decay=args.ema_decay, widths=tuple(args.widths), pooling=args.pooling, seed=args.seed)
-               for b in args.patient_balance for a in args.class_prior]
+                      adversary_weight=w, ema_decay=args.ema_decay, widths=tuple(args.widths), pooling=args.pooling,
+                      seed=args.seed)
+               for b in args.patient_balance for a in args.class_prior for w in args.adversary]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     beats = beatset.load(sources)
     print(f"{len(beats)} training beats of {len(set(beats.patients))} patients", flush=True)
@@ -635,6 +654,8 @@ def main() -> None:
               + f" --pooling {args.pooling} --members {args.members} --seed {args.seed} --out {args.out}"
     if args.class_prior != [Recipe.class_prior]:
         options += " --class-prior " + " ".join(f"{a:g}" for a in args.class_prior)
+    if args.adversary != [Recipe.adversary_weight]:
+        options += " --adversary " + " ".join(f"{w:g}" for w in args.adversary)
     if args.noise_penalty:
         options += f" --noise-penalty {args.noise_penalty:g}"
     if tuple(args.widths) != WIDTHS:
@@ -667,7 +688,7 @@ def main() -> None:
                 "offsets_without_check": dict(zip(BEAT_CLASSES, best["offsets_without_noise_check"].tolist())),
                 "drops_without_check": {f"{s:g} dB": d for s, d in best["noise_drops_without_noise_check"].items()}},
             "candidates": [{"patient_balance": c["recipe"].patient_balance, "class_prior": c["recipe"].class_prior,
-                            "weights": c["weights"],
+                            "adversary_weight": c["recipe"].adversary_weight, "weights": c["weights"],
                             "seeds": list(c["seeds"]), "choosable": c["choosable"],
                             "chosen_epoch": c["chosen_epoch"], "macro_f1": c["macro_f1"],
                             "held_out_offsets_macro_f1": c["held_out_offsets_macro_f1"],

@@ -121,6 +121,12 @@ def test_offsets_that_noise_turns_into_errors_are_not_chosen():
     assert unchecked[1] > 0.5
     assert check.drops(*check.answers(unchecked))[12.0] > 0.3
     assert check.drops(*check.answers(checked))[12.0] <= noise_check.ALLOWED_DROP[12.0]
+    cheap = dataclasses.replace(check, price=0.001)
+    gain = (train.database_macro_f1(y, (np.log(p + 1e-7) + unchecked).argmax(axis=1), one_database)
+            - train.database_macro_f1(y, p.argmax(axis=1), one_database))
+    assert cheap.cost(check.drops(*check.answers(unchecked))) < gain, "a price too small to stop the search alone"
+    limited, _ = train.output_offsets(p, labels, one_database, cheap)
+    assert check.drops(*check.answers(limited))[12.0] <= noise_check.ALLOWED_DROP[12.0]
 
 
 def test_every_database_weighs_the_same_and_is_scored_on_the_classes_it_holds():

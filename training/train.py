@@ -118,7 +118,8 @@ def parse_args() -> argparse.Namespace:
                         "with the ensemble of all (each member adds a cross-validation's time)")
     p.add_argument("--noise-penalty", type=float, default=0.0,
                    help="database-balanced macro-F1 the offset search and the epoch choice pay per unit of "
-                        "out-of-fold accuracy lost to noise beyond the targets (0: measured, not used)")
+                        "out-of-fold accuracy lost to noise beyond the targets; the search then ends with the "
+                        "targets as a limit (0: measured, not used)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("weights"), help="folder for weights, metadata and report")
     p.add_argument("--quick", action="store_true", help="a few records, two folds, one short epoch")
@@ -226,29 +227,34 @@ def output_offsets(probabilities: np.ndarray, labels: np.ndarray, databases: np.
     Training draws every class equally often, so the network answers as if A were as common as N;
     in a recording it is 5 to 50 times rarer, and a beat's shape says little about it. Moving each
     class's output by an offset, searched one class at a time on out-of-fold answers, puts the
-    decision where unseen patients' beats are best told apart. With a noise check, the search pays
-    for what noise then costs in accuracy beyond the issue's targets.
+    decision where unseen patients' beats are best told apart. With a noise check that has a price, the
+    search pays for what noise then costs in accuracy beyond the issue's targets, then goes on from there
+    with the targets as a limit.
     """
     y = label_indices(labels)
     codes = database_codes(databases)
     logp = np.log(probabilities + 1e-7)
 
-    def judged(trial: np.ndarray) -> tuple[float, float]:
+    def judged(trial: np.ndarray, price: float) -> tuple[float, float]:
         score = _balanced_f1(y, (logp + trial).argmax(axis=1), *codes)
-        paid = check.cost(check.drops(*check.answers(trial))) if check and check.price else 0.0
+        paid = check.cost(check.drops(*check.answers(trial)), price) if price else 0.0
         return score - paid, score
 
-    offsets = np.zeros(len(BEAT_CLASSES))
-    best, f1 = judged(offsets)
-    for _ in range(OFFSET_ROUNDS):
-        for c in range(1, len(BEAT_CLASSES)):
-            for value in OFFSET_GRID:
-                trial = offsets.copy()
-                trial[c] = value
-                objective, score = judged(trial)
-                if objective > best + 1e-9:
-                    best, f1, offsets = objective, score, trial
-    return offsets, f1
+    def search(offsets: np.ndarray, price: float) -> tuple[np.ndarray, float]:
+        best, f1 = judged(offsets, price)
+        for _ in range(OFFSET_ROUNDS):
+            for c in range(1, len(BEAT_CLASSES)):
+                for value in OFFSET_GRID:
+                    trial = offsets.copy()
+                    trial[c] = value
+                    objective, score = judged(trial, price)
+                    if objective > best + 1e-9:
+                        best, f1, offsets = objective, score, trial
+        return offsets, f1
+
+    priced = check is not None and check.price > 0
+    offsets, f1 = search(np.zeros(len(BEAT_CLASSES)), check.price if priced else 0.0)
+    return search(offsets, noise_check.LIMIT_PRICE) if priced else (offsets, f1)
 
 
 def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,

@@ -201,8 +201,11 @@ def test_shipped_metadata_records_how_the_model_was_chosen():
                 "cross_validation", "leave_one_database_out", "recipe", "augmentation"):
         assert key in meta
     cv = meta["cross_validation"]
-    best = max((c for c in cv["candidates"] if c["choosable"]), key=lambda c: c["held_out_offsets_macro_f1"])
+    best = max((c for c in cv["candidates"] if c["choosable"]), key=lambda c: c["held_out_objective"])
     assert meta["recipe"]["patient_balance"] == best["patient_balance"]
+    assert meta["recipe"]["class_prior"] == best["class_prior"]
+    drops = cv["noise_check"]["drops"]
+    assert all(drops[f"{s:g} dB"] <= limit for s, limit in noise_check.ALLOWED_DROP.items())
     assert cv["chosen_weights"] == best["weights"]
     assert cv["chosen_seeds"] == best["seeds"]
     assert meta["model_config"]["members"] == len(best["seeds"])

@@ -6,8 +6,8 @@ accuracy fell by 0.158 with muscle artefact at 12 dB, and by 0.014 with the same
 So each fold model also answers a sample of its held-out beats with the training noise (the first 20
 minutes of the bw and ma recordings, em, mains and white) at the issue's SNRs, and a choice pays for any
 drop in accuracy beyond the issue's targets, at a price per unit of drop that `--noise-penalty` sets.
-At 0, the default, the drops are measured and reported but choose nothing (so the shipped run 9 is what
-the default command writes). At 5 (run 10) the search bought 0.0025 of macro-F1 with 0.0005 of drop beyond
+At 0 the drops are measured and reported but choose nothing (what run 9 was chosen by). At 5 (run 10,
+the default since run 14) the search bought 0.0025 of macro-F1 with 0.0005 of drop beyond
 0.03; at 100 (run 11) the targets are in effect a limit from the start, and the search, one class at a
 time from no offsets, stopped far inside them (0.016 / 0.042) at a lower score. So since run 14 a search
 with a price finishes with LIMIT_PRICE from where the priced search ended: the targets become a limit

@@ -555,6 +555,8 @@ def write_report(out: Path, meta: dict) -> None:
                       f"Each fold trains {n_seeds} networks that differ only in their seed; a candidate is the first\n"
                       "alone or the ensemble of all (mean logits); the other seeds alone show how far one network "
                       "moves with its\nseed.")
+    epochs = list(cv["candidates"][0]["macro_f1_by_epoch"])
+    draws = f"patient balance {meta['recipe']['patient_balance']:g}, class prior {meta['recipe']['class_prior']:g}"
     text = f"""# ECGCNN: cross-validated on every training patient
 
 Rebuild: `{meta['command']}` ({meta['train_seconds'] / 60:.0f} min on this machine).
@@ -574,11 +576,11 @@ the classes it holds: as the network answers / with output offsets
 searched on the other folds' answers (what the choice is made on) / with offsets searched on the same
 answers (optimistic):
 
-| patient balance | class prior | weights | members' seeds | {' | '.join(cv['candidates'][0]['macro_f1_by_epoch'])} | chosen epoch |
-|---|---|---|---|{'---:|' * len(cv['candidates'][0]['macro_f1_by_epoch'])}---:|
+| patient balance | class prior | weights | members' seeds | {' | '.join(epochs)} | chosen epoch |
+|---|---|---|---|{'---:|' * len(epochs)}---:|
 {candidates}
 
-Shipped: patient balance {meta['recipe']['patient_balance']:g}, class prior {meta['recipe']['class_prior']:g}, {cv['chosen_weights']} weights after
+Shipped: {draws}, {cv['chosen_weights']} weights after
 {cv['chosen_epoch']} epochs, {members} retrained on every training patient, with the output offsets ({offsets}),
 searched on all out-of-fold answers, added to its last layer's bias. The tables below are out of fold with
 those offsets (optimistic by the gap between the last two figures above).

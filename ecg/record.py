@@ -47,8 +47,11 @@ MAX_UPLOAD_BYTES = 128 * 1024 * 1024  # a 24-hour two-lead format-212 record at 
 WFDB_SUFFIXES = {".hea", ".dat", ".atr"}
 TEXT_SUFFIXES = {".csv", ".txt"}
 MIN_SECONDS = 2.0
-SEGMENT_S = 1800.0  # longer recordings are analysed in stretches of 30 minutes, each with its own context
+SEGMENT_S = 1800.0  # longer recordings are analysed in stretches of 30 minutes
 MARGIN_S = 10.0
+# Context (rhythm, dominant beat) is that of the beat's own 30 minutes, counted from the recording's start, with
+# MARGIN_S either side, however the recording is read: whole or a stretch at a time, a beat gets the same answer.
+CONTEXT_S = SEGMENT_S
 MATCH_WINDOW_S = 0.150
 ANNOTATION_EXTENSION = "cnn"
 BITS_PER_SAMPLE = {"212": 12, "16": 16, "8": 8, "80": 8, "32": 32}
@@ -120,8 +123,8 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
     A recording longer than `segment_s` is cut into stretches of that length, each read
     with MARGIN_S more on both sides so that detection and filters settle before its
     first beat; a beat belongs to the stretch its peak falls in. Memory then stays the
-    same however long the recording is, and context (rhythm, dominant beat) is that of
-    the beat's own stretch, as a Holter's rate and beat shape change through a day.
+    same however long the recording is. Context (rhythm, dominant beat) is that of the
+    beat's own CONTEXT_S block, as a Holter's rate and beat shape change through a day.
     """
     _check_recording(n_samples, fs)
     report = progress or (lambda fraction, message: None)
@@ -136,7 +139,8 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
         stretch = _check_samples(read(low, high), low)
         flat_here = bool(np.ptp(stretch) == 0)
         flat &= flat_here
-        table = None if flat_here else _beats_of(stretch, fs, params, lambda f, m: report((k + f) / len(starts), m))
+        table = None if flat_here else _beats_of(stretch, fs, params, lambda f, m: report((k + f) / len(starts), m),
+                                                 low, n_samples)
         if table is not None:
             table["sample"] += low
             tables.append(table[(table["sample"] >= start) & (table["sample"] < stop)])
@@ -157,8 +161,10 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
     return table
 
 
-def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progress) -> pd.DataFrame | None:
-    """The beats of one stretch, at sample positions within it; None when it holds none."""
+def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progress, offset: int = 0,
+              total: int | None = None) -> pd.DataFrame | None:
+    """The beats of one stretch that starts `offset` samples into a recording of `total`, at sample positions
+    within the stretch; None when it holds none."""
     report(0.1, "resampling to 360 Hz")
     resampled = to_model_rate(stretch, fs)
     report(0.3, "finding R-peaks")
@@ -169,9 +175,11 @@ def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progr
     windows = beat_windows(resampled, peaks)
     beats = preprocess(windows)
     probabilities = predict_preprocessed(beats)
-    final = context.apply(params, probabilities, peaks, SAMPLING_RATE, windows, beats) if params else probabilities
+    samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1)
+    final = (_in_context(params, probabilities, peaks, windows, beats, samples + offset, fs,
+                         len(stretch) if total is None else total) if params else probabilities)
     table = pd.DataFrame({
-        "sample": np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1),
+        "sample": samples,
         "label": np.asarray(CLASSES)[final.argmax(axis=1)],
         "confidence": final.max(axis=1),
         "beat_label": np.asarray(CLASSES)[probabilities.argmax(axis=1)],
@@ -180,6 +188,22 @@ def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progr
     for i, c in enumerate(CLASSES):
         table[f"p_{c}"] = probabilities[:, i]
     return table
+
+
+def _in_context(params: dict, probabilities: np.ndarray, peaks: np.ndarray, windows: np.ndarray, beats: np.ndarray,
+                at: np.ndarray, fs: float, total: int) -> np.ndarray:
+    """Each beat's answer in the context of its own CONTEXT_S block of the recording (`at`: its sample there)."""
+    block, margin = int(CONTEXT_S * fs), int(MARGIN_S * fs)
+    if total <= block + margin:
+        return context.apply(params, probabilities, peaks, SAMPLING_RATE, windows, beats)
+    final = probabilities.copy()
+    for start in range(0, total, block):
+        own = (at >= start) & (at < start + block)
+        if own.any():
+            near = (at >= start - margin) & (at < start + block + margin)
+            answer = context.apply(params, probabilities[near], peaks[near], SAMPLING_RATE, windows[near], beats[near])
+            final[own] = answer[own[near]]
+    return final
 
 
 def beat_windows(resampled: np.ndarray, peaks: np.ndarray) -> np.ndarray:

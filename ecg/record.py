@@ -161,8 +161,8 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
     return table
 
 
-def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progress, offset: int = 0,
-              total: int | None = None) -> pd.DataFrame | None:
+def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progress, offset: int,
+              total: int) -> pd.DataFrame | None:
     """The beats of one stretch that starts `offset` samples into a recording of `total`, at sample positions
     within the stretch; None when it holds none."""
     report(0.1, "resampling to 360 Hz")
@@ -176,8 +176,8 @@ def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progr
     beats = preprocess(windows)
     probabilities = predict_preprocessed(beats)
     samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1)
-    final = (_in_context(params, probabilities, peaks, windows, beats, samples + offset, fs,
-                         len(stretch) if total is None else total) if params else probabilities)
+    final = (_in_context(params, probabilities, peaks, windows, beats, samples + offset, fs, total)
+             if params else probabilities)
     table = pd.DataFrame({
         "sample": samples,
         "label": np.asarray(CLASSES)[final.argmax(axis=1)],

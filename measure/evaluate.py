@@ -104,9 +104,10 @@ def markdown(results: dict, meta: dict) -> str:
                            + " | ".join(f"{v['accuracy']:.3f} ({-v['drop']:+.3f})" for v in by_snr.values())
                            + " |" for kind, by_snr in results["noise"].items())
     cv = meta["cross_validation"]
+    draws = ("patient_balance", "class_prior", "adversary_weight")  # older metadata lacks the last two: 0
     chosen = next(c for c in cv["candidates"] if c["weights"] == cv["chosen_weights"]
-                  and c["seeds"] == cv["chosen_seeds"] and c["patient_balance"] == meta["recipe"]["patient_balance"]
-                  and c.get("class_prior", 0.0) == meta["recipe"].get("class_prior", 0.0))
+                  and c["seeds"] == cv["chosen_seeds"]
+                  and all(c.get(key, 0.0) == meta["recipe"].get(key, 0.0) for key in draws))
     lodo = meta["leave_one_database_out"]
     lodo_rows = "\n".join(
         f"| without {db}, scored on {db} | " + " | ".join(

@@ -226,8 +226,9 @@ def output_offsets(probabilities: np.ndarray, labels: np.ndarray, databases: np.
                    check: noise_check.NoiseCheck | None = None) -> tuple[np.ndarray, float]:
     """Log-offsets added to the network's outputs, and the database-balanced macro-F1 they give on these beats.
 
-    Training draws every class equally often, so the network answers as if A were as common as N;
-    in a recording it is 5 to 50 times rarer, and a beat's shape says little about it. Moving each
+    Training draws rare classes more often than they occur (at class prior 0, as often as N), so the network
+    answers as if A were commoner than in a recording, where it is 5 to 50 times rarer than N, and a beat's
+    shape says little about it. Moving each
     class's output by an offset, searched one class at a time on out-of-fold answers, puts the
     decision where unseen patients' beats are best told apart. With a noise check that has a price, the
     search pays for what noise then costs in accuracy beyond the issue's targets, then goes on from there
@@ -275,9 +276,10 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     models = dict(zip(WEIGHT_KINDS, (model, averaged.module)))
     y = label_indices(train.labels)
     p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior)
-    patient_names, patient = np.unique(train.patients, return_inverse=True)
-    rival = (adversary.PatientAdversary(model.config["hidden"], len(BEAT_CLASSES), len(patient_names))
-             if recipe.adversary_weight else None)
+    rival, patient = None, None
+    if recipe.adversary_weight:
+        patient_names, patient = np.unique(train.patients, return_inverse=True)
+        rival = adversary.PatientAdversary(model.config["hidden"], len(BEAT_CLASSES), len(patient_names))
     trained = [*model.parameters(), *(rival.parameters() if rival else ())]
     optimizer = torch.optim.AdamW(trained, lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = recipe.epoch_size // recipe.batch_size
@@ -531,7 +533,8 @@ def write_report(out: Path, meta: dict) -> None:
                        for db, r in meta["leave_one_database_out"].items())
     per_db = "\n\n".join(f"### {db}\n{evaluation.markdown_table(r['five_class'])}"
                          for db, r in cv["scores"].items() if db != "all")
-    candidates = "\n".join(f"| {c['patient_balance']:g} | {c['class_prior']:g} | {c['weights']} | "
+    candidates = "\n".join(f"| {c['patient_balance']:g} | {c['class_prior']:g} | {c['adversary_weight']:g} | "
+                           f"{c['weights']} | "
                            + " + ".join(map(str, c["seeds"])) + ("" if c["choosable"] else " (not a candidate)")
                            + " | "
                            + " | ".join(f"{raw:.3f} / {honest:.3f} / {v:.3f}" for raw, honest, v in zip(
@@ -556,7 +559,7 @@ def write_report(out: Path, meta: dict) -> None:
                       "alone or the ensemble of all (mean logits); the other seeds alone show how far one network "
                       "moves with its\nseed.")
     epochs = list(cv["candidates"][0]["macro_f1_by_epoch"])
-    draws = f"patient balance {meta['recipe']['patient_balance']:g}, class prior {meta['recipe']['class_prior']:g}"
+    draws = Recipe(**meta["recipe"]).draws
     text = f"""# ECGCNN: cross-validated on every training patient
 
 Rebuild: `{meta['command']}` ({meta['train_seconds'] / 60:.0f} min on this machine).
@@ -576,8 +579,8 @@ the classes it holds: as the network answers / with output offsets
 searched on the other folds' answers (what the choice is made on) / with offsets searched on the same
 answers (optimistic):
 
-| patient balance | class prior | weights | members' seeds | {' | '.join(epochs)} | chosen epoch |
-|---|---|---|---|{'---:|' * len(epochs)}---:|
+| patient balance | class prior | adversary | weights | members' seeds | {' | '.join(epochs)} | chosen epoch |
+|---|---|---|---|---|{'---:|' * len(epochs)}---:|
 {candidates}
 
 Shipped: {draws}, {cv['chosen_weights']} weights after

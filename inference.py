@@ -71,7 +71,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_model(weights_dir: Path = WEIGHTS_DIR) -> LoadedModel:
-    """Weights and metadata from a folder, checked against each other and this code."""
+    """Weights and metadata from a folder, checked against each other and this code; the model comes
+    with its BatchNorm folded into the convolutions (ECGCNN.fold_batchnorm), so it serves inference only."""
     meta_path = Path(weights_dir) / METADATA_FILE
     if not meta_path.is_file():
         raise WeightsError(f"No {METADATA_FILE} in {weights_dir}: train a model with `python -m training.train` "
@@ -93,8 +94,7 @@ def load_model(weights_dir: Path = WEIGHTS_DIR) -> LoadedModel:
         model.load_state_dict(_read_state_dict(weights_path))
     except RuntimeError as err:
         raise WeightsError(f"{weights_path} does not fit ECGCNN{meta['model_config']}: {err}") from err
-    model.eval()
-    return LoadedModel(model, meta)
+    return LoadedModel(model.fold_batchnorm(), meta)
 
 
 @cache

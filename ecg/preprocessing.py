@@ -43,14 +43,25 @@ def lead_index(sig_names: list[str]) -> int:
     return sig_names.index(PREFERRED_LEAD) if PREFERRED_LEAD in sig_names else 0
 
 
+def _linear_steps(length: int) -> np.ndarray:
+    """The low-pass and the detrend as one (length, length) matrix: both are linear in the beat, so the
+    library's own functions applied to the identity give a matrix that does the same to float rounding.
+    One beat then costs one small matrix product instead of ~0.4 ms of filter set-up."""
+    return detrend(sosfiltfilt(_LOWPASS, np.eye(length), axis=1), axis=1, type="linear")
+
+
+_LINEAR_STEPS = _linear_steps(BEAT_LENGTH)
+
+
 def preprocess(beats: np.ndarray) -> np.ndarray:
-    """Low-pass, remove baseline offset and drift, then scale each beat to unit variance.
+    """(n, 180) or (180,) beats -> low-passed, baseline offset and drift removed, each scaled to unit variance.
 
     Every step is linear per beat, so the result is the same whether the
     samples are in millivolts, microvolts or raw ADC units.
     """
     beats = np.atleast_2d(np.asarray(beats, dtype=np.float64))
-    smooth = sosfiltfilt(_LOWPASS, beats, axis=1)
-    flat = detrend(smooth, axis=1, type="linear")
+    if beats.shape[1] != BEAT_LENGTH:
+        raise ValueError(f"beats have {beats.shape[1]} samples; preprocess expects {BEAT_LENGTH}")
+    flat = beats @ _LINEAR_STEPS
     scale = flat.std(axis=1, keepdims=True)
     return (flat / np.maximum(scale, 1e-12)).astype(np.float32)

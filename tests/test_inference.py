@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import inference
 from inference import InputError
@@ -157,7 +158,7 @@ def test_loader_refuses_a_malicious_pickle_and_never_runs_it(weights_copy, monke
 
 
 def test_loader_reads_a_plain_state_dict_saved_by_torch(weights_copy):
-    state = inference.shipped_model().model.state_dict()
+    state = load_file(str(weights_copy / "ecgcnn.safetensors"))
     torch.save(state, weights_copy / "plain.pt")
     rewrite_metadata(weights_copy, weights_file="plain.pt", weights_sha256=inference._sha256(weights_copy / "plain.pt"))
     loaded = inference.load_model(weights_copy)

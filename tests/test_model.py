@@ -1,4 +1,4 @@
-"""model.py: members packed into one ECGCNN answer as their ensemble."""
+"""model.py: members packed into one ECGCNN answer as their ensemble; folding BatchNorm changes no answer."""
 
 import pytest
 import torch
@@ -58,3 +58,20 @@ def test_unpacking_gives_back_each_member():
     with torch.no_grad():
         for original, unpacked in zip(members, unpack(packed)):
             torch.testing.assert_close(unpacked(x), original(x))
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "average"])
+def test_folding_batchnorm_keeps_every_answer_the_hidden_layer_and_what_unpacking_gives(pooling):
+    members = _members(2, pooling=pooling)
+    packed = ECGCNN(members=2, pooling=pooling)
+    packed.load_state_dict(pack([m.state_dict() for m in members]))
+    packed.eval()
+    x = torch.randn(8, 180)
+    with torch.no_grad():
+        logits, hidden = packed(x), packed.embedding(x)
+        folded = packed.fold_batchnorm()
+        assert not any(isinstance(layer, torch.nn.BatchNorm1d) for layer in folded.modules())
+        torch.testing.assert_close(folded(x), logits, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(folded.embedding(x), hidden, atol=1e-5, rtol=1e-5)
+        for original, unpacked in zip(members, unpack(folded)):
+            torch.testing.assert_close(unpacked(x), original(x), atol=1e-5, rtol=1e-5)

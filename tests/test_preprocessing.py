@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from scipy.signal import detrend
+from scipy.signal import butter, detrend, sosfiltfilt
 
 from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, preprocess
 from measure.synthetic import synthetic_beat
@@ -38,3 +38,15 @@ def test_mains_hum_and_muscle_noise_above_40_hz_are_cut(hz, at_least):
     unfiltered = detrend(beat + hum) - detrend(beat)
     left = preprocess(beat + hum)[0] * detrend(beat).std() - preprocess(beat)[0] * detrend(beat).std()
     assert np.abs(unfiltered[inner]).max() > at_least * np.abs(left[inner]).max()
+
+
+def test_the_one_matrix_does_what_the_filter_and_detrend_it_was_built_from_do():
+    beats = np.random.default_rng(0).normal(size=(50, BEAT_LENGTH)).cumsum(axis=1)
+    flat = detrend(sosfiltfilt(butter(4, 40, fs=360, output="sos"), beats, axis=1), axis=1, type="linear")
+    expected = flat / flat.std(axis=1, keepdims=True)
+    np.testing.assert_allclose(preprocess(beats), expected, atol=1e-5)
+
+
+def test_a_window_of_another_length_is_refused():
+    with pytest.raises(ValueError, match="expects 180"):
+        preprocess(np.zeros((2, 200)))

@@ -18,12 +18,17 @@ def _members(n: int, **config) -> list[ECGCNN]:
     return members
 
 
+def _packed(n: int, **config) -> tuple[list[ECGCNN], ECGCNN]:
+    """n members and the one ECGCNN they are packed into, both in eval mode."""
+    members = _members(n, **config)
+    packed = ECGCNN(members=n, **config)
+    packed.load_state_dict(pack([m.state_dict() for m in members]))
+    return members, packed.eval()
+
+
 @pytest.mark.parametrize("pooling", ["flatten", "average"])
 def test_packed_members_give_the_mean_of_their_logits(pooling):
-    members = _members(3, pooling=pooling)
-    packed = ECGCNN(members=3, pooling=pooling)
-    packed.load_state_dict(pack([m.state_dict() for m in members]))
-    packed.eval()
+    members, packed = _packed(3, pooling=pooling)
     x = torch.randn(16, 180)
     with torch.no_grad():
         expected = torch.stack([m(x) for m in members]).mean(dim=0)
@@ -32,10 +37,7 @@ def test_packed_members_give_the_mean_of_their_logits(pooling):
 
 
 def test_an_offset_added_to_the_bias_moves_every_members_logits_and_so_the_ensembles():
-    members = _members(2)
-    packed = ECGCNN(members=2)
-    packed.load_state_dict(pack([m.state_dict() for m in members]))
-    packed.eval()
+    members, packed = _packed(2)
     x = torch.randn(4, 180)
     offsets = torch.tensor([0.0, 1.0, -2.0, 0.5, 3.0])
     with torch.no_grad():
@@ -51,9 +53,7 @@ def test_one_member_is_the_plain_network_whose_head_reads_the_flattened_last_blo
 
 
 def test_unpacking_gives_back_each_member():
-    members = _members(2, pooling="average")
-    packed = ECGCNN(members=2, pooling="average")
-    packed.load_state_dict(pack([m.state_dict() for m in members]))
+    members, packed = _packed(2, pooling="average")
     x = torch.randn(3, 180)
     with torch.no_grad():
         for original, unpacked in zip(members, unpack(packed)):
@@ -62,10 +62,7 @@ def test_unpacking_gives_back_each_member():
 
 @pytest.mark.parametrize("pooling", ["flatten", "average"])
 def test_folding_batchnorm_keeps_every_answer_the_hidden_layer_and_what_unpacking_gives(pooling):
-    members = _members(2, pooling=pooling)
-    packed = ECGCNN(members=2, pooling=pooling)
-    packed.load_state_dict(pack([m.state_dict() for m in members]))
-    packed.eval()
+    members, packed = _packed(2, pooling=pooling)
     x = torch.randn(8, 180)
     with torch.no_grad():
         logits, hidden = packed(x), packed.embedding(x)

@@ -29,30 +29,22 @@ from model import unpack
 
 def percentiles(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """p50 and p95 in milliseconds of `repeats` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
+    return alternated(fn, repeats=repeats)[0]
+
+
+def alternated(*calls: Callable[[], object], repeats: int) -> list[tuple[float, float]]:
+    """p50 and p95 in milliseconds of each call, the calls made in turn after one warm-up each: the
+    machine's speed drifts from minute to minute, so a ratio is only fair when both sides are timed over
+    the same minutes."""
+    for fn in calls:
         fn()
-        times.append(time.perf_counter() - began)
-    return float(np.percentile(times, 50) * 1000), float(np.percentile(times, 95) * 1000)
-
-
-def alternated(first: Callable[[], object], second: Callable[[], object],
-               repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """p50 and p95 in milliseconds of each of two calls made in turn: the machine's speed drifts from
-    minute to minute, so a ratio is only fair when both sides are timed over the same minutes."""
-    first()
-    second()
-    times: tuple[list[float], list[float]] = ([], [])
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        for fn, kept in zip((first, second), times):
+        for fn, kept in zip(calls, times):
             began = time.perf_counter()
             fn()
             kept.append(time.perf_counter() - began)
-    first_ms, second_ms = (np.array(kept) * 1000 for kept in times)
-    return ((float(np.percentile(first_ms, 50)), float(np.percentile(first_ms, 95))),
-            (float(np.percentile(second_ms, 50)), float(np.percentile(second_ms, 95))))
+    return [(float(np.percentile(kept, 50) * 1000), float(np.percentile(kept, 95) * 1000)) for kept in times]
 
 
 def throughput(batch: int, seconds: float = 2.0) -> float:
@@ -122,7 +114,7 @@ def app_rows(repeats: int, soak_requests: int) -> list[tuple[str, str]]:
     windows = record.beat_windows(preprocessing.to_model_rate(signal, fs), peaks)
     model = inference.shipped_model().model
     (whole_p50, _), (model_p50, _) = alternated(lambda: record.analyze(signal, fs),
-                                                lambda: inference.predict_proba(windows), 3)
+                                                lambda: inference.predict_proba(windows), repeats=3)
     figure = (f"{whole_p50 / 1000:.2f} s end to end (median of 3, in turn with the model alone); the model alone "
               f"on its {len(peaks)} beats {model_p50 / 1000:.2f} s: {whole_p50 / model_p50:.2f}x")
     if model.members > 1:
@@ -145,7 +137,7 @@ def app_rows(repeats: int, soak_requests: int) -> list[tuple[str, str]]:
         rows.append(("start-up to first answered request", f"{startup:.1f} s"))
         rss_start = resident_mb(app.process.pid)
         (app_p50, app_p95), (floor_p50, floor_p95) = alternated(
-            lambda: http_predict(app.url, text()), lambda: http_predict(floor.url, text()), repeats)
+            lambda: http_predict(app.url, text()), lambda: http_predict(floor.url, text()), repeats=repeats)
         rows.append(("full request, plain HTTP (POST /gradio_api/call/predict)",
                      f"p50 {app_p50:.0f} ms, p95 {app_p95:.0f} ms"))
         client = Client(app.url, verbose=False)

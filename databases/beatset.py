@@ -49,12 +49,21 @@ class BeatSet:
         return self.windows[:, start:start + WINDOW_BEFORE + WINDOW_AFTER]
 
 
+def kept_peaks(rec: LabelledRecord) -> np.ndarray:
+    """Whether each beat's 180-sample window lies inside the record: the beats a BeatSet keeps."""
+    return (rec.peaks >= WINDOW_BEFORE) & (rec.peaks + WINDOW_AFTER <= len(rec.signal))
+
+
+def wide_windows(signal: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    padded = np.pad(signal, WIDE_HALF, mode="edge")
+    return cut_windows(padded, peaks + WIDE_HALF, WIDE_HALF, WIDE_HALF)
+
+
 def from_record(rec: LabelledRecord) -> BeatSet:
-    inside = (rec.peaks >= WINDOW_BEFORE) & (rec.peaks + WINDOW_AFTER <= len(rec.signal))
+    inside = kept_peaks(rec)
     peaks = rec.peaks[inside]
-    padded = np.pad(rec.signal, WIDE_HALF, mode="edge")
     n = len(peaks)
-    return BeatSet(cut_windows(padded, peaks + WIDE_HALF, WIDE_HALF, WIDE_HALF), rec.labels[inside],
+    return BeatSet(wide_windows(rec.signal, peaks), rec.labels[inside],
                    np.full(n, rec.patient), np.full(n, rec.database), np.full(n, rec.record), peaks)
 
 
@@ -70,10 +79,14 @@ def concatenate(parts: list[BeatSet]) -> BeatSet:
 READERS = {"mitdb": mitbih, "svdb": svdb, "ptbxl": ptbxl}
 
 
+def _cache_path(kind: str, sources: dict[str, list[str]], cache_dir: Path | None) -> Path | None:
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, sources], sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir / f"{kind}-{key}.npz" if cache_dir else None
+
+
 def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> BeatSet:
     """The beats of these records ({database: [record, ...]}), from the cache when it has them."""
-    key = hashlib.sha256(json.dumps([CACHE_VERSION, sources], sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir / f"beats-{key}.npz" if cache_dir else None
+    path = _cache_path("beats", sources, cache_dir)
     if path and path.is_file():
         with np.load(path) as data:
             return BeatSet(**{f: data[f] for f in BeatSet.__dataclass_fields__})
@@ -82,6 +95,31 @@ def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> B
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **{f: getattr(beats, f) for f in BeatSet.__dataclass_fields__})
     return beats
+
+
+def view_rows(beats: BeatSet) -> np.ndarray:
+    """Each beat's row in `lead_views`' table (its PTB-XL beats in order), -1 for beats of other databases."""
+    multi_lead = beats.databases == "ptbxl"
+    return np.where(multi_lead, np.cumsum(multi_lead) - 1, -1)
+
+
+def lead_views(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> np.ndarray:
+    """Every PTB-XL beat of `load(sources)`, in its order, as each of ptbxl.VIEW_LEADS saw it:
+    (beats, leads, 2 x WIDE_HALF), R-peak at WIDE_HALF in each lead."""
+    path = _cache_path("views", sources, cache_dir)
+    if path and path.is_file():
+        with np.load(path) as data:
+            return data["views"]
+    parts = [np.zeros((0, len(ptbxl.VIEW_LEADS), 2 * WIDE_HALF), np.float32)]
+    for record in sources.get("ptbxl", []):
+        rec = ptbxl.read(record)
+        signals, placed = ptbxl.lead_views(record, rec.peaks[kept_peaks(rec)])
+        parts.append(np.stack([wide_windows(signal, peaks) for signal, peaks in zip(signals, placed)], axis=1))
+    views = np.concatenate(parts)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, views=views)
+    return views
 
 
 def training_sources() -> dict[str, list[str]]:

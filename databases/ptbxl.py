@@ -6,6 +6,9 @@ block's shape, so the record's dominant beats are L (R); in a normal record with
 conduction or ectopy statement they are N. In a record with premature ventricular
 (atrial) complexes, a premature beat unlike (like) the dominant one is V (A), and the
 dominant beats are N when no conduction statement is made. Every other beat is left out.
+
+Training may also show a labelled beat as another limb or lateral lead saw it (`lead_views`): a block
+widens the QRS in every lead, so the other views teach the width, not one lead's shape.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from ecg.detection import detect_peaks
 from ecg.preprocessing import SAMPLING_RATE, to_model_rate
 
 LEAD = "II"
+# Leads whose QRS mostly points the way lead II's does; each view's R-peak is re-placed on its own lead.
+VIEW_LEADS = ("I", "AVF", "V5")
+VIEW_SEARCH_S = 0.04
 CONDUCTION = {"CLBBB", "CRBBB", "IRBBB", "ILBBB", "LAFB", "LPFB", "IVCD", "WPW", "1AVB", "2AVB", "3AVB"}
 ECTOPY = {"PVC", "PAC", "PRC(S)", "BIGU", "TRIGU", "SVARR", "SVTAC", "PSVT"}
 NOT_SINUS = {"AFIB", "AFLT", "PACE", "SVTAC", "PSVT"}
@@ -115,3 +121,26 @@ def read(record: str, data_dir: Path | None = None) -> LabelledRecord:
     keep = labels != ""
     return LabelledRecord("ptbxl", record, f"ptbxl:{int(row['patient_id'])}", signal.astype(np.float32),
                           peaks[keep], labels[keep])
+
+
+def _lead_at_model_rate(record: str, lead: str, data_dir: Path | None = None) -> np.ndarray:
+    table = metadata(data_dir)
+    row = table[table["ecg_id"] == int(record)].iloc[0]
+    rec = wfdb.rdrecord(str(Path(data_dir or default_dir()) / row["filename_hr"]), channel_names=[lead])
+    return to_model_rate(rec.p_signal[:, 0], rec.fs)
+
+
+def lead_views(record: str, peaks: np.ndarray, data_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The VIEW_LEADS at 360 Hz, (leads, samples), and each beat's R-peak in each of them, (leads, beats).
+
+    A view's peak is the largest deflection within VIEW_SEARCH_S of lead II's, as record mode places peaks.
+    """
+    half = round(VIEW_SEARCH_S * SAMPLING_RATE)
+    signals = np.stack([_lead_at_model_rate(record, lead, data_dir) for lead in VIEW_LEADS])
+    positions = np.clip(np.asarray(peaks)[:, None] + np.arange(-half, half + 1), 0, signals.shape[1] - 1)
+    placed = []
+    for signal in signals:
+        stretches = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")[positions]
+        deflection = np.abs(stretches - np.median(stretches, axis=1, keepdims=True))
+        placed.append(positions[np.arange(len(peaks)), np.argmax(deflection, axis=1)])
+    return signals.astype(np.float32), np.array(placed).reshape(len(VIEW_LEADS), len(peaks))

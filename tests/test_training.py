@@ -248,3 +248,30 @@ def test_patient_adversary_reverses_its_gradient_into_the_network_and_ramps_up()
     assert torch.allclose(gradients[1.0], -towards_patients)
     assert adversary.ramp(0.0, 0.3) == 0.0
     assert adversary.ramp(0.5, 0.3) == pytest.approx(0.3, rel=0.02)
+
+
+def test_lead_views_replace_only_multi_lead_beats_and_about_the_share_asked():
+    rng = np.random.default_rng(0)
+    wide = np.zeros((4000, 2 * beatset.WIDE_HALF), np.float32)
+    rows = np.where(np.arange(4000) % 2 == 0, np.arange(4000) // 2, -1)
+    table = np.stack([np.full((2000, 2 * beatset.WIDE_HALF), lead + 1.0, np.float32) for lead in range(3)], axis=1)
+    shown = train.with_lead_views(wide, rows, table, 0.5, rng)
+    assert np.all(shown[rows < 0] == 0), "a beat without other leads was changed"
+    swapped = shown[rows >= 0, 0]
+    assert 0.45 < np.mean(swapped > 0) < 0.55
+    assert set(np.unique(swapped)) == {0.0, 1.0, 2.0, 3.0}, "every other lead is drawn"
+    assert np.all(wide == 0), "the drawn windows were changed in place"
+
+
+def test_ptbxl_lead_views_are_the_same_beats_seen_in_other_leads():
+    if ptbxl.metadata().empty:
+        pytest.skip(f"PTB-XL not found at {ptbxl.default_dir()}; set ECG_DATA_DIR to the folder holding ptbxl/")
+    sources = {"ptbxl": ptbxl.records()[:12]}
+    beats, views = beatset.load(sources, cache_dir=None), beatset.lead_views(sources, cache_dir=None)
+    assert views.shape == (len(beats), len(ptbxl.VIEW_LEADS), 2 * beatset.WIDE_HALF)
+    assert np.array_equal(beatset.view_rows(beats), np.arange(len(beats)))
+    around_r = slice(beatset.WIDE_HALF - 10, beatset.WIDE_HALF + 10)
+    likeness = [np.corrcoef(beats.windows[i, around_r], views[i, 0, around_r])[0, 1] for i in range(len(beats))]
+    assert np.median(likeness) > 0.8, "lead I's window is not centred on the same QRS as lead II's"
+    for lead in range(len(ptbxl.VIEW_LEADS)):
+        assert not np.allclose(views[:, lead], beats.windows), f"{ptbxl.VIEW_LEADS[lead]} is lead II again"

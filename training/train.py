@@ -78,6 +78,7 @@ class Recipe:
     patient_balance: float = 1.0  # within a class, a patient weighs count^(1 - patient_balance)
     class_prior: float = 0.5  # a class is drawn in proportion to its count^class_prior
     adversary_weight: float = 0.0  # strength of the patient adversary's reversed gradient (0: none)
+    lead_views: float = 0.0  # share of PTB-XL draws shown in one of ptbxl.VIEW_LEADS instead of lead II
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     pooling: str = "flatten"
@@ -86,8 +87,9 @@ class Recipe:
 
     @property
     def draws(self) -> str:
+        views = f", lead views {self.lead_views:g}" if self.lead_views else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}")
+                f"adversary {self.adversary_weight:g}{views}")
 
     @property
     def model_config(self) -> dict:
@@ -110,6 +112,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--adversary", type=float, nargs="+", default=[Recipe.adversary_weight],
                    help="candidates, chosen by cross-validation: strength of a patient adversary's reversed "
                         "gradient (training/adversary.py; 0, none)")
+    p.add_argument("--lead-views", type=float, nargs="+", default=[Recipe.lead_views],
+                   help="candidates, chosen by cross-validation: share of PTB-XL draws shown as lead I, aVF or "
+                        "V5 saw the beat instead of lead II (0, never)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -129,7 +134,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.folds, args.epochs, args.epoch_size = 2, 2, 1024
         args.patient_balance, args.class_prior = args.patient_balance[:1], args.class_prior[:1]
-        args.adversary = args.adversary[:1]
+        args.adversary, args.lead_views = args.adversary[:1], args.lead_views[:1]
     return args
 
 
@@ -261,9 +266,11 @@ def output_offsets(probabilities: np.ndarray, labels: np.ndarray, databases: np.
 
 
 def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
-        on_epoch: Callable[[int, dict[str, ECGCNN]], None] | None = None) -> dict[str, ECGCNN]:
+        on_epoch: Callable[[int, dict[str, ECGCNN]], None] | None = None,
+        views: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, ECGCNN]:
     """Train one model on the recipe's schedule, for `stop_after` of its epochs (all by default);
-    the network as trained and the running average of its weights, by WEIGHT_KINDS.
+    the network as trained and the running average of its weights, by WEIGHT_KINDS. `views` (each
+    training beat's row in the lead-view table, and the table) lets recipe.lead_views show other leads.
 
     Every run of a recipe follows the same schedule, so a model stopped after E epochs is
     the model cross-validation scored at epoch E. Held-out macro-F1 swings by up to 0.09 between
@@ -292,7 +299,10 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
         order = rng.choice(len(y), size=per_epoch * recipe.batch_size, replace=True, p=p)
         for start in range(0, len(order), recipe.batch_size):
             idx = order[start:start + recipe.batch_size]
-            x = preprocess(augment.augment(train.windows[idx], rng))
+            wide = train.windows[idx]
+            if views is not None and recipe.lead_views:
+                wide = with_lead_views(wide, views[0][idx], views[1], recipe.lead_views, rng)
+            x = preprocess(augment.augment(wide, rng))
             classes = torch.from_numpy(y[idx])
             hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
             loss = loss_fn(logits, classes)
@@ -309,6 +319,20 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
         if on_epoch:
             on_epoch(epoch, models)
     return models
+
+
+def with_lead_views(wide: np.ndarray, rows: np.ndarray, table: np.ndarray, share: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """The drawn windows with `share` of those that have other leads (rows >= 0) replaced by one of them."""
+    chosen = (rows >= 0) & (rng.random(len(rows)) < share)
+    wide = wide.copy()
+    wide[chosen] = table[rows[chosen], rng.integers(table.shape[1], size=int(chosen.sum()))]
+    return wide
+
+
+def training_views(sources: dict, beats: beatset.BeatSet, recipe: Recipe) -> tuple[np.ndarray, np.ndarray] | None:
+    """What `fit` needs to show other leads, for the whole beat set (subset the rows with it), or None."""
+    return (beatset.view_rows(beats), beatset.lead_views(sources)) if recipe.lead_views else None
 
 
 def scored_epochs(recipe: Recipe) -> range:
@@ -343,7 +367,8 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
                 out["noisy"][kind, epoch] = {snr: predict_probabilities(model, x) for snr, x in noisy_x.items()}
                 out["states"][kind, epoch] = {k: v.clone() for k, v in model.state_dict().items()}
 
-    fit(beats.subset(~held), recipe, on_epoch=record)
+    views = training_views(sources, beats, recipe)
+    fit(beats.subset(~held), recipe, on_epoch=record, views=views and (views[0][~held], views[1]))
     out["seconds"] = time.time() - started
     f1 = {key: evaluation.class_scores(beats.labels[held], to_labels(p), BEAT_CLASSES)["macro_f1"]
           for key, p in out["probabilities"].items()}
@@ -360,7 +385,9 @@ def model_job(sources: dict, leave_out: str | None, recipe: Recipe, kind: str, e
     _in_worker()
     beats = beatset.load(sources)
     started = time.time()
-    model = fit(beats.subset(beats.databases != leave_out), recipe, stop_after=epochs)[kind]
+    kept = beats.databases != leave_out
+    views = training_views(sources, beats, recipe)
+    model = fit(beats.subset(kept), recipe, stop_after=epochs, views=views and (views[0][kept], views[1]))[kind]
     return {"state": model.state_dict(), "seconds": time.time() - started}
 
 
@@ -534,6 +561,7 @@ def write_report(out: Path, meta: dict) -> None:
     per_db = "\n\n".join(f"### {db}\n{evaluation.markdown_table(r['five_class'])}"
                          for db, r in cv["scores"].items() if db != "all")
     candidates = "\n".join(f"| {c['patient_balance']:g} | {c['class_prior']:g} | {c['adversary_weight']:g} | "
+                           f"{c.get('lead_views', 0):g} | "
                            f"{c['weights']} | "
                            + " + ".join(map(str, c["seeds"])) + ("" if c["choosable"] else " (not a candidate)")
                            + " | "
@@ -579,8 +607,9 @@ the classes it holds: as the network answers / with output offsets
 searched on the other folds' answers (what the choice is made on) / with offsets searched on the same
 answers (optimistic):
 
-| patient balance | class prior | adversary | weights | members' seeds | {' | '.join(epochs)} | chosen epoch |
-|---|---|---|---|---|{'---:|' * len(epochs)}---:|
+| patient balance | class prior | adversary | lead views | weights | members' seeds | {' | '.join(epochs)} \
+| chosen epoch |
+|---|---|---|---|---|---|{'---:|' * len(epochs)}---:|
 {candidates}
 
 Shipped: {draws}, {cv['chosen_weights']} weights after
@@ -624,9 +653,9 @@ def main() -> None:
     args = parse_args()
     started = time.time()
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
-                      adversary_weight=w, ema_decay=args.ema_decay, widths=tuple(args.widths), pooling=args.pooling,
-                      seed=args.seed)
-               for b in args.patient_balance for a in args.class_prior for w in args.adversary]
+                      adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
+                      pooling=args.pooling, seed=args.seed)
+               for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     beats = beatset.load(sources)
     print(f"{len(beats)} training beats of {len(set(beats.patients))} patients", flush=True)
@@ -669,6 +698,8 @@ def main() -> None:
         options += " --class-prior " + " ".join(f"{a:g}" for a in args.class_prior)
     if args.adversary != [Recipe.adversary_weight]:
         options += " --adversary " + " ".join(f"{w:g}" for w in args.adversary)
+    if args.lead_views != [Recipe.lead_views]:
+        options += " --lead-views " + " ".join(f"{v:g}" for v in args.lead_views)
     if args.noise_penalty != NOISE_PENALTY:
         options += f" --noise-penalty {args.noise_penalty:g}"
     if tuple(args.widths) != WIDTHS:
@@ -701,7 +732,8 @@ def main() -> None:
                 "offsets_without_check": dict(zip(BEAT_CLASSES, best["offsets_without_noise_check"].tolist())),
                 "drops_without_check": {f"{s:g} dB": d for s, d in best["noise_drops_without_noise_check"].items()}},
             "candidates": [{"patient_balance": c["recipe"].patient_balance, "class_prior": c["recipe"].class_prior,
-                            "adversary_weight": c["recipe"].adversary_weight, "weights": c["weights"],
+                            "adversary_weight": c["recipe"].adversary_weight,
+                            "lead_views": c["recipe"].lead_views, "weights": c["weights"],
                             "seeds": list(c["seeds"]), "choosable": c["choosable"],
                             "chosen_epoch": c["chosen_epoch"], "macro_f1": c["macro_f1"],
                             "held_out_offsets_macro_f1": c["held_out_offsets_macro_f1"],

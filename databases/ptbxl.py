@@ -23,7 +23,7 @@ import pandas as pd
 import wfdb
 
 from databases.labelled import LabelledRecord, data_root
-from ecg.detection import detect_peaks
+from ecg.detection import clean, detect_peaks
 from ecg.preprocessing import SAMPLING_RATE, to_model_rate
 
 LEAD = "II"
@@ -108,13 +108,23 @@ def label_beats(signal: np.ndarray, peaks: np.ndarray, rule: str, statements: se
     return labels
 
 
+def _row(record: str, data_dir: Path | None) -> pd.Series:
+    table = metadata(data_dir)
+    return table[table["ecg_id"] == int(record)].iloc[0]
+
+
+def _leads_at_model_rate(record: str, leads: list[str], data_dir: Path | None) -> np.ndarray:
+    """These leads of the record at 360 Hz, (leads, samples), read from its file once."""
+    rec = wfdb.rdrecord(str(Path(data_dir or default_dir()) / _row(record, data_dir)["filename_hr"]),
+                        channel_names=leads)
+    return np.stack([to_model_rate(rec.p_signal[:, rec.sig_name.index(lead)], rec.fs) for lead in leads])
+
+
 @cache
 def read(record: str, data_dir: Path | None = None) -> LabelledRecord:
     """Lead II at 360 Hz, its beats found by the project's detector and labelled by the record's rule."""
-    table = metadata(data_dir)
-    row = table[table["ecg_id"] == int(record)].iloc[0]
-    rec = wfdb.rdrecord(str(Path(data_dir or default_dir()) / row["filename_hr"]))
-    signal = to_model_rate(rec.p_signal[:, rec.sig_name.index(LEAD)], rec.fs)
+    row = _row(record, data_dir)
+    signal = _leads_at_model_rate(record, [LEAD], data_dir)[0]
     peaks = detect_peaks(signal)
     rule = record_rule(row["statements"])
     labels = label_beats(signal, peaks, rule, row["statements"]) if rule else np.full(len(peaks), "")
@@ -123,24 +133,17 @@ def read(record: str, data_dir: Path | None = None) -> LabelledRecord:
                           peaks[keep], labels[keep])
 
 
-def _lead_at_model_rate(record: str, lead: str, data_dir: Path | None = None) -> np.ndarray:
-    table = metadata(data_dir)
-    row = table[table["ecg_id"] == int(record)].iloc[0]
-    rec = wfdb.rdrecord(str(Path(data_dir or default_dir()) / row["filename_hr"]), channel_names=[lead])
-    return to_model_rate(rec.p_signal[:, 0], rec.fs)
-
-
 def lead_views(record: str, peaks: np.ndarray, data_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The VIEW_LEADS at 360 Hz, (leads, samples), and each beat's R-peak in each of them, (leads, beats).
 
     A view's peak is the largest deflection within VIEW_SEARCH_S of lead II's, as record mode places peaks.
     """
     half = round(VIEW_SEARCH_S * SAMPLING_RATE)
-    signals = np.stack([_lead_at_model_rate(record, lead, data_dir) for lead in VIEW_LEADS])
+    signals = _leads_at_model_rate(record, list(VIEW_LEADS), data_dir)
     positions = np.clip(np.asarray(peaks)[:, None] + np.arange(-half, half + 1), 0, signals.shape[1] - 1)
     placed = []
     for signal in signals:
-        stretches = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")[positions]
+        stretches = clean(signal)[positions]
         deflection = np.abs(stretches - np.median(stretches, axis=1, keepdims=True))
         placed.append(positions[np.arange(len(peaks)), np.argmax(deflection, axis=1)])
     return signals.astype(np.float32), np.array(placed).reshape(len(VIEW_LEADS), len(peaks))

@@ -330,9 +330,12 @@ def with_lead_views(wide: np.ndarray, rows: np.ndarray, table: np.ndarray, share
     return wide
 
 
-def training_views(sources: dict, beats: beatset.BeatSet, recipe: Recipe) -> tuple[np.ndarray, np.ndarray] | None:
-    """What `fit` needs to show other leads, for the whole beat set (subset the rows with it), or None."""
-    return (beatset.view_rows(beats), beatset.lead_views(sources)) if recipe.lead_views else None
+def training_views(sources: dict, beats: beatset.BeatSet, trained: np.ndarray,
+                   recipe: Recipe) -> tuple[np.ndarray, np.ndarray] | None:
+    """What `fit` needs to show other leads for the beats `trained` selects from the whole set, or None."""
+    if not recipe.lead_views:
+        return None
+    return beatset.view_rows(beats)[trained], beatset.lead_views(sources)
 
 
 def scored_epochs(recipe: Recipe) -> range:
@@ -367,8 +370,7 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
                 out["noisy"][kind, epoch] = {snr: predict_probabilities(model, x) for snr, x in noisy_x.items()}
                 out["states"][kind, epoch] = {k: v.clone() for k, v in model.state_dict().items()}
 
-    views = training_views(sources, beats, recipe)
-    fit(beats.subset(~held), recipe, on_epoch=record, views=views and (views[0][~held], views[1]))
+    fit(beats.subset(~held), recipe, on_epoch=record, views=training_views(sources, beats, ~held, recipe))
     out["seconds"] = time.time() - started
     f1 = {key: evaluation.class_scores(beats.labels[held], to_labels(p), BEAT_CLASSES)["macro_f1"]
           for key, p in out["probabilities"].items()}
@@ -386,8 +388,7 @@ def model_job(sources: dict, leave_out: str | None, recipe: Recipe, kind: str, e
     beats = beatset.load(sources)
     started = time.time()
     kept = beats.databases != leave_out
-    views = training_views(sources, beats, recipe)
-    model = fit(beats.subset(kept), recipe, stop_after=epochs, views=views and (views[0][kept], views[1]))[kind]
+    model = fit(beats.subset(kept), recipe, stop_after=epochs, views=training_views(sources, beats, kept, recipe))[kind]
     return {"state": model.state_dict(), "seconds": time.time() - started}
 
 

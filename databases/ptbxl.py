@@ -136,7 +136,8 @@ def read(record: str, data_dir: Path | None = None) -> LabelledRecord:
 def lead_views(record: str, peaks: np.ndarray, data_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The VIEW_LEADS at 360 Hz, (leads, samples), and each beat's R-peak in each of them, (leads, beats).
 
-    A view's peak is the largest deflection within VIEW_SEARCH_S of lead II's, as record mode places peaks.
+    A view's peak is the largest deflection within VIEW_SEARCH_S of lead II's: detection.place_peaks' rule on a
+    narrow window around a known R-peak, one peak per beat so that the views stay aligned with the beats.
     """
     half = round(VIEW_SEARCH_S * SAMPLING_RATE)
     signals = _leads_at_model_rate(record, list(VIEW_LEADS), data_dir)

@@ -37,9 +37,12 @@ BATCH_SIZE = 256
 EXPECTED_INPUT = (f"{BEAT_LENGTH} numbers separated by commas, spaces, semicolons or new lines: one beat of "
                   f"lead MLII sampled at {SAMPLING_RATE} Hz, R-peak at sample {WINDOW_BEFORE + 1}, in any linear unit "
                   "(mV, µV or ADC units)")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# Each digit can belong to one part only, so a long bad token is refused in linear time (with `\d+\.?\d*`,
+# 20,000 digits and a letter took 15 s).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[,;\s]+")
+_NUMBERS_ONLY = re.compile(rf"(?>{_NUMBER.pattern})(?:{_SEPARATORS.pattern}(?>{_NUMBER.pattern}))*")
 
 
 class InputError(ValueError):
@@ -110,7 +113,13 @@ def parse_beat(text: str) -> np.ndarray:
     if len(text) > MAX_INPUT_CHARS:
         raise InputError(f"Input is {len(text):,} characters, over the limit of {MAX_INPUT_CHARS:,}. "
                          f"Paste only one beat: {EXPECTED_INPUT}.")
-    tokens = [t for t in _SEPARATORS.split(text.strip()) if t]
+    text = text.strip()
+    if _NUMBERS_ONLY.fullmatch(text):
+        # The usual paste, converted at once: a third of the time of the checks below, which name the bad value.
+        values = np.array(_SEPARATORS.split(text), dtype=float)
+        if np.all(np.isfinite(values)):
+            return check_beat(_counted(values))
+    tokens = [t for t in _SEPARATORS.split(text) if t]
     values = []
     for position, token in enumerate(tokens, start=1):
         if _NOT_FINITE.fullmatch(token):
@@ -124,11 +133,15 @@ def parse_beat(text: str) -> np.ndarray:
             raise InputError(f"Value {position} is '{token}', too large to be a finite number. "
                              "Every sample must be a real number.")
         values.append(value)
+    return check_beat(_counted(np.asarray(values)))
+
+
+def _counted(values: np.ndarray) -> np.ndarray:
     if len(values) != BEAT_LENGTH:
         raise InputError(f"Found {len(values)} numbers; a beat needs exactly {BEAT_LENGTH} "
                          f"({BEAT_LENGTH / SAMPLING_RATE:.1f} s at {SAMPLING_RATE} Hz, R-peak at sample "
                          f"{WINDOW_BEFORE + 1}). The app does not pad, trim or resample.")
-    return check_beat(np.asarray(values))
+    return values
 
 
 def check_beat(beat: np.ndarray) -> np.ndarray:

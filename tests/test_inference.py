@@ -1,6 +1,7 @@
 """Parsing, refusals, prediction and the safety of the weights loader."""
 
 import json
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -47,6 +48,30 @@ def test_scientific_notation_signs_and_a_trailing_separator_are_accepted(beat):
 def test_bad_input_is_refused_with_a_message_saying_what_is_wrong(text, expected):
     with pytest.raises(InputError, match=expected.replace("(", r"\(")):
         inference.parse_beat(text)
+
+
+def _exit_refused(text: str) -> None:
+    try:
+        inference.parse_beat(text)
+    except InputError as err:
+        os._exit(0 if "which is not a number" in str(err) else 1)
+    os._exit(2)
+
+
+@pytest.mark.parametrize("text", ["1" * 19_999 + "x", "-1." + "5" * 19_990 + "e", "1.5 " * 4_999 + "x"])
+def test_a_long_bad_paste_is_refused_at_once_not_after_seconds_of_matching(text):
+    # The number pattern once let 20,000 digits and a letter keep a worker busy for 10 to 40 s, holding the GIL:
+    # so the parse runs in a forked process, and the test waits 5 s at most.
+    refusal = multiprocessing.get_context("fork").Process(target=_exit_refused, args=(text,))
+    refusal.start()
+    refusal.join(timeout=5)
+    if refusal.is_alive():
+        refusal.kill()
+    assert refusal.exitcode == 0
+
+
+def test_a_leading_separator_is_accepted(beat):
+    np.testing.assert_allclose(inference.parse_beat(", " + as_text(beat)), beat)
 
 
 def test_refusals_say_what_is_expected():

@@ -45,6 +45,8 @@ SALIENCY_OPACITY = 0.55
 # The PNG's palette: as many shades of the saliency colour, then the colours of reference plots.
 SHADING_LEVELS = 64
 PNG_COLOURS = 256
+SHADES_RGBA = np.array([[*np.round(255 * ((1 - a) * np.array(to_rgb(BACKGROUND)) + a * np.array(to_rgb(SALIENCY)))),
+                         255] for a in np.linspace(0, SALIENCY_OPACITY, SHADING_LEVELS)], dtype=np.uint8)
 # Labels and titles kept as pixels per canvas: a few hundred titles (class x confidence) and tick labels.
 TEXT_CACHE_SIZE = 384
 TIME_TICKS_MS = np.array([-200, -100, 0, 100, 200])
@@ -250,10 +252,6 @@ def tick_texts(ticks: np.ndarray) -> list[str]:
     step = (ticks[1] - ticks[0]) / scale if len(ticks) > 1 else 1.0
     decimals = max(0, -int(np.floor(np.log10(abs(step))))) if step else 0
     return [f"{t / scale:.{decimals}f}{suffix}".replace("-", "−") for t in ticks]
-
-
-SHADES_RGBA = np.array([[*np.round(255 * ((1 - a) * np.array(to_rgb(BACKGROUND)) + a * np.array(to_rgb(SALIENCY)))),
-                         255] for a in np.linspace(0, SALIENCY_OPACITY, SHADING_LEVELS)], dtype=np.uint8)
 
 
 def _png_palette(canvas: BeatCanvas) -> Image.Image:

@@ -216,7 +216,9 @@ def explain(beat: np.ndarray) -> Explanation:
     loaded = shipped_model()
     model = loaded.model
     x = torch.from_numpy(preprocess(_as_batch(beat)[:1]))
-    features = model.features(x.unsqueeze(1)).detach().requires_grad_(True)
+    with torch.no_grad():  # the gradient is needed from the last block on only
+        features = model.features(x.unsqueeze(1))
+    features.requires_grad_(True)
     hidden, logits = model.classify(features)
     probabilities = torch.softmax(logits, dim=1)[0].detach().double().numpy()
     top = int(probabilities.argmax())

@@ -7,12 +7,14 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 WIDTHS = (32, 64, 128, 256)
+DILATIONS = (1, 1, 1, 1)
 POOLINGS = ("flatten", "average")
 
 
-def conv_block(in_channels: int, out_channels: int, kernel_size: int, groups: int) -> nn.Sequential:
+def conv_block(in_channels: int, out_channels: int, kernel_size: int, dilation: int, groups: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, groups=groups, bias=False),
+        nn.Conv1d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2), dilation=dilation,
+                  groups=groups, bias=False),
         nn.BatchNorm1d(out_channels),
         nn.ReLU(),
         nn.MaxPool1d(2),
@@ -28,21 +30,24 @@ class ECGCNN(nn.Module):
     ``features`` and ``classify`` are separate so that Grad-CAM can read the last block's activations
     and their gradients. The head reads the last block either flattened (each position its own
     weights) or averaged over time; its "linear" layers are grouped 1D convolutions spanning the
-    whole block, which for one member are exactly Linear layers.
+    whole block, which for one member are exactly Linear layers. ``dilations`` spread each block's
+    kernel over more samples at the same cost.
     """
 
     def __init__(self, n_classes: int = 5, beat_length: int = 180, kernel_size: int = 7,
-                 widths: tuple[int, ...] = WIDTHS, hidden: int = 128,
+                 widths: tuple[int, ...] = WIDTHS, dilations: tuple[int, ...] = DILATIONS, hidden: int = 128,
                  dropout: float = 0.5, pooling: str = "flatten", members: int = 1) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling is {pooling!r}; expected one of {POOLINGS}")
+        if len(dilations) != len(widths):
+            raise ValueError(f"{len(dilations)} dilations for {len(widths)} blocks; expected one per block")
         self.members, self.n_classes = members, n_classes
         self.batchnorm_folded = False
         self.config = {"n_classes": n_classes, "beat_length": beat_length, "kernel_size": kernel_size,
-                       "widths": tuple(widths), "hidden": hidden, "dropout": dropout, "pooling": pooling}
+                       "widths": tuple(widths), "dilations": tuple(dilations), "hidden": hidden, "dropout": dropout, "pooling": pooling}
         channels = (1, *(w * members for w in widths))
-        self.features = nn.Sequential(*(conv_block(channels[i], channels[i + 1], kernel_size,
+        self.features = nn.Sequential(*(conv_block(channels[i], channels[i + 1], kernel_size, dilations[i],
                                                    groups=1 if i == 0 else members)
                                         for i in range(len(widths))))
         feature_length = beat_length // 2 ** len(widths) if pooling == "flatten" else 1

@@ -72,3 +72,23 @@ def test_folding_batchnorm_keeps_every_answer_the_hidden_layer_and_what_unpackin
         torch.testing.assert_close(folded.embedding(x), hidden, atol=1e-5, rtol=1e-5)
         for original, unpacked in zip(members, unpack(folded)):
             torch.testing.assert_close(unpacked(x), original(x), atol=1e-5, rtol=1e-5)
+
+
+def test_a_dilated_block_reads_samples_further_apart_and_keeps_the_heads_input_length():
+    torch.manual_seed(0)
+    plain, dilated = ECGCNN().eval(), ECGCNN(dilations=(3, 2, 2, 2)).eval()
+    impulse = torch.zeros(1, 1, 180)
+    impulse[0, 0, 90] = 1.0
+    with torch.no_grad():
+        for network, span in ((plain, 7), (dilated, 3 * 6 + 1)):
+            reached = torch.nonzero(network.features[0][0](impulse)[0].abs().sum(dim=0)).ravel()
+            assert int(reached.max() - reached.min()) + 1 == span
+        assert dilated.features(impulse).shape == plain.features(impulse).shape
+        members, packed = _packed(2, dilations=(1, 2, 2, 2))
+        x = torch.randn(4, 180)
+        torch.testing.assert_close(packed(x), torch.stack([m(x) for m in members]).mean(dim=0), atol=1e-5, rtol=1e-5)
+
+
+def test_dilations_must_name_one_spacing_per_block():
+    with pytest.raises(ValueError, match="one per block"):
+        ECGCNN(dilations=(1, 2))

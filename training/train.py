@@ -40,7 +40,7 @@ from ecg import evaluation, typicality
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 from inference import METADATA_FILE, OOF_FILE
-from model import ECGCNN, POOLINGS, WIDTHS, pack
+from model import DILATIONS, ECGCNN, POOLINGS, WIDTHS, pack
 from training import adversary, augment, noise_check
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
@@ -81,6 +81,7 @@ class Recipe:
     lead_views: float = 0.0  # share of PTB-XL draws shown in one of ptbxl.VIEW_LEADS instead of lead II
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
+    dilations: tuple[int, ...] = DILATIONS
     pooling: str = "flatten"
     ema_decay: float = 0.995  # per step: an average over the last ~1 / (1 - decay) steps
     seed: int = 0
@@ -94,7 +95,7 @@ class Recipe:
     @property
     def model_config(self) -> dict:
         return {"n_classes": len(BEAT_CLASSES), "beat_length": BEAT_LENGTH, "kernel_size": self.kernel_size,
-                "widths": list(self.widths), "pooling": self.pooling}
+                "widths": list(self.widths), "dilations": list(self.dilations), "pooling": self.pooling}
 
 
 def parse_args() -> argparse.Namespace:
@@ -118,6 +119,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
+    p.add_argument("--kernel-size", type=int, default=Recipe.kernel_size, help="samples each convolution spans")
+    p.add_argument("--dilations", type=int, nargs=4, default=list(DILATIONS),
+                   help="spacing of each block's kernel taps (1: adjacent samples)")
     p.add_argument("--pooling", choices=POOLINGS, default=Recipe.pooling,
                    help="how the head reads the last block: flattened, or averaged over time")
     p.add_argument("--members", type=int, default=1,
@@ -655,7 +659,8 @@ def main() -> None:
     started = time.time()
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
-                      pooling=args.pooling, seed=args.seed)
+                      kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
+                      seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     beats = beatset.load(sources)
@@ -705,6 +710,10 @@ def main() -> None:
         options += f" --noise-penalty {args.noise_penalty:g}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
+    if args.kernel_size != Recipe.kernel_size:
+        options += f" --kernel-size {args.kernel_size}"
+    if tuple(args.dilations) != DILATIONS:
+        options += " --dilations " + " ".join(map(str, args.dilations))
     oof_labels = to_labels(best["probabilities"])
     meta = {
         "model": "ECGCNN",

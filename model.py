@@ -45,7 +45,8 @@ class ECGCNN(nn.Module):
         self.members, self.n_classes = members, n_classes
         self.batchnorm_folded = False
         self.config = {"n_classes": n_classes, "beat_length": beat_length, "kernel_size": kernel_size,
-                       "widths": tuple(widths), "dilations": tuple(dilations), "hidden": hidden, "dropout": dropout, "pooling": pooling}
+                       "widths": tuple(widths), "dilations": tuple(dilations), "hidden": hidden, "dropout": dropout,
+                       "pooling": pooling}
         channels = (1, *(w * members for w in widths))
         self.features = nn.Sequential(*(conv_block(channels[i], channels[i + 1], kernel_size, dilations[i],
                                                    groups=1 if i == 0 else members)

@@ -26,9 +26,9 @@ def _packed(n: int, **config) -> tuple[list[ECGCNN], ECGCNN]:
     return members, packed.eval()
 
 
-@pytest.mark.parametrize("pooling", ["flatten", "average"])
-def test_packed_members_give_the_mean_of_their_logits(pooling):
-    members, packed = _packed(3, pooling=pooling)
+@pytest.mark.parametrize("config", [{"pooling": "flatten"}, {"pooling": "average"}, {"dilations": (1, 2, 2, 2)}])
+def test_packed_members_give_the_mean_of_their_logits(config):
+    members, packed = _packed(3, **config)
     x = torch.randn(16, 180)
     with torch.no_grad():
         expected = torch.stack([m(x) for m in members]).mean(dim=0)
@@ -84,9 +84,6 @@ def test_a_dilated_block_reads_samples_further_apart_and_keeps_the_heads_input_l
             reached = torch.nonzero(network.features[0][0](impulse)[0].abs().sum(dim=0)).ravel()
             assert int(reached.max() - reached.min()) + 1 == span
         assert dilated.features(impulse).shape == plain.features(impulse).shape
-        members, packed = _packed(2, dilations=(1, 2, 2, 2))
-        x = torch.randn(4, 180)
-        torch.testing.assert_close(packed(x), torch.stack([m(x) for m in members]).mean(dim=0), atol=1e-5, rtol=1e-5)
 
 
 def test_dilations_must_name_one_spacing_per_block():

@@ -119,14 +119,39 @@ def test_offsets_that_noise_turns_into_errors_are_not_chosen():
     checked, _ = train.output_offsets(p, labels, one_database, check)
     assert np.array_equal(measured_only, unchecked)
     assert unchecked[1] > 0.5
-    assert check.drops(*check.answers(unchecked))[12.0] > 0.3
-    assert check.drops(*check.answers(checked))[12.0] <= noise_check.ALLOWED_DROP[12.0]
+    assert check.losses(*check.answers(unchecked)).noise[12.0] > 0.3
+    assert check.losses(*check.answers(checked)).noise[12.0] <= noise_check.ALLOWED_DROP[12.0]
     cheap = dataclasses.replace(check, price=0.001)
     gain = (train.database_macro_f1(y, (np.log(p + 1e-7) + unchecked).argmax(axis=1), one_database)
             - train.database_macro_f1(y, p.argmax(axis=1), one_database))
-    assert cheap.cost(check.drops(*check.answers(unchecked))) < gain, "a price too small to stop the search alone"
+    assert cheap.cost(check.losses(*check.answers(unchecked))) < gain, "a price too small to stop the search alone"
     limited, _ = train.output_offsets(p, labels, one_database, cheap)
-    assert check.drops(*check.answers(limited))[12.0] <= noise_check.ALLOWED_DROP[12.0]
+    assert check.losses(*check.answers(limited)).noise[12.0] <= noise_check.ALLOWED_DROP[12.0]
+
+
+def test_offsets_that_a_moved_r_peak_turns_into_errors_are_not_chosen_when_placement_is_priced():
+    """In place the network tells L beats from N; with the R-peak moved its N answers lean towards L, so an L offset
+    that wins on centred beats calls moved normal beats L. Priced, the placement check gives that offset up;
+    measured only, it changes nothing."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = np.where(rng.random(n) < 0.9, 0, 1)
+    clean = np.where(y[:, None] == 0, [0.0, -3, -9, -9, -9], [0.0, -1.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
+    moved = np.where(y[:, None] == 0, [0.0, -0.2, -9, -9, -9], [0.0, 0.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
+    p = np.exp(clean) / np.exp(clean).sum(axis=1, keepdims=True)
+    labels = np.asarray(train.BEAT_CLASSES)[y]
+    one_database = np.full(n, "mitdb")
+    in_place = {12.0: np.log(p + 1e-7), 6.0: np.log(p + 1e-7)}
+    measured = noise_check.NoiseCheck(np.arange(n), np.log(p + 1e-7), in_place, y, np.zeros(n, int), 1, price=100.0,
+                                      moved={m: moved for m in noise_check.PEAK_MOVES})
+    priced = dataclasses.replace(measured, prices_moves=True)
+    unchecked, _ = train.output_offsets(p, labels, one_database)
+    assert np.array_equal(train.output_offsets(p, labels, one_database, measured)[0], unchecked)
+    assert measured.losses(*measured.answers(unchecked)).moves[20] > 0.2
+    checked, _ = train.output_offsets(p, labels, one_database, priced)
+    losses = priced.losses(*priced.answers(checked))
+    assert all(losses.moves[m] <= noise_check.ALLOWED_MOVE_LOSS[m] for m in noise_check.PEAK_MOVES)
+    assert priced.cost(losses) == 0.0 < priced.cost(priced.losses(*priced.answers(unchecked)))
 
 
 def test_every_database_weighs_the_same_and_is_scored_on_the_classes_it_holds():
@@ -169,6 +194,7 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
     assert loaded.metadata["weights_sha256"] == meta["weights_sha256"]
     report = (out / "report.md").read_text()
     assert "cross-validation" in report and "Leave one database out" in report
+    assert "With the R-peak moved by -20, -10, +10, +20 samples (measured, not used)" in report
     assert "| 0 + 1 |" in report and "| 1 (not a candidate) |" in report
     oof = np.load(out / "oof.npz")
     assert oof["probabilities"].shape == (len(oof["labels"]), 5)

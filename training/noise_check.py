@@ -1,4 +1,5 @@
-"""How far noise moves the answers that a choice of output offsets gives, on held-out training patients.
+"""How far noise and a misplaced R-peak move the answers that a choice of output offsets gives, on held-out
+training patients.
 
 The offsets decide every beat whose classes are close, and noise makes more beats close. Searched for
 macro-F1 alone, run 9's offsets (L +2.5, R +2.5, V -1) turned noisy normal beats into L and R: on DS2 its
@@ -12,18 +13,26 @@ the default since run 14) the search bought 0.0025 of macro-F1 with 0.0005 of dr
 time from no offsets, stopped far inside them (0.016 / 0.042) at a lower score. So since run 14 a search
 with a price finishes with LIMIT_PRICE from where the priced search ended: the targets become a limit
 only once the offsets are near their best.
+
+A user's peak picker is rarely on MIT-BIH's fiducial to the sample, so the same sample is also answered with
+the R-peak moved by PEAK_MOVES samples, and macro-F1 lost beyond the issue's placement targets is priced
+the same way (since run 28).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ecg import evaluation
 from training import augment
 
 SNRS_DB = (12.0, 6.0)
 ALLOWED_DROP = {12.0: 0.03, 6.0: 0.10}  # the issue's targets for accuracy under noise
+# R-peak moves (samples, positive: later) and the database-balanced macro-F1 each may cost (the issue's targets).
+PEAK_MOVES = (-20, -10, 10, 20)
+ALLOWED_MOVE_LOSS = {move: 0.02 if abs(move) <= 10 else 0.05 for move in PEAK_MOVES}
 SAMPLE_PER_FOLD = 4000
 LIMIT_PRICE = 1000.0  # per unit of drop beyond ALLOWED_DROP: any excess outweighs every macro-F1 gain
 
@@ -42,9 +51,24 @@ def noisy_windows(centred: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Losses:
+    """What noise costs in accuracy at each SNR, and a moved R-peak in macro-F1 at each move (both the mean over
+    databases)."""
+
+    noise: dict[float, float]
+    moves: dict[int, float]
+
+    def noise_excess(self) -> float:
+        return sum(max(0.0, drop - ALLOWED_DROP[snr]) for snr, drop in self.noise.items())
+
+    def move_excess(self) -> float:
+        return sum(max(0.0, loss - ALLOWED_MOVE_LOSS[move]) for move, loss in self.moves.items())
+
+
+@dataclass(frozen=True)
 class NoiseCheck:
-    """Held-out beats (their rows among all training beats), their log-probabilities clean and with noise at
-    each SNR, their classes and databases."""
+    """Held-out beats (their rows among all training beats), their log-probabilities clean, with noise at each SNR
+    and with the R-peak moved by each of PEAK_MOVES, their classes and databases."""
 
     rows: np.ndarray
     clean: np.ndarray
@@ -52,25 +76,34 @@ class NoiseCheck:
     y: np.ndarray
     codes: np.ndarray
     n_databases: int
-    price: float = 0.0  # database-balanced macro-F1 a choice pays per unit of accuracy lost beyond ALLOWED_DROP
+    price: float = 0.0  # database-balanced macro-F1 a choice pays per unit lost beyond the targets
+    moved: dict[int, np.ndarray] = field(default_factory=dict)
+    prices_moves: bool = False  # whether what the moves lose is paid for too, or only measured
 
     def restricted(self, keep: np.ndarray) -> "NoiseCheck":
         return NoiseCheck(self.rows[keep], self.clean[keep], {s: p[keep] for s, p in self.noisy.items()}, self.y[keep],
-                          self.codes[keep], self.n_databases, self.price)
+                          self.codes[keep], self.n_databases, self.price, {m: p[keep] for m, p in self.moved.items()},
+                          self.prices_moves)
 
-    def answers(self, offsets: np.ndarray) -> tuple[np.ndarray, dict[float, np.ndarray]]:
-        return (self.clean + offsets).argmax(axis=1), {s: (p + offsets).argmax(axis=1) for s, p in self.noisy.items()}
+    def answers(self, offsets: np.ndarray) -> tuple[np.ndarray, dict[float, np.ndarray], dict[int, np.ndarray]]:
+        """Classes answered clean, with noise and with the R-peak moved, under these output offsets."""
+        return ((self.clean + offsets).argmax(axis=1), {s: (p + offsets).argmax(axis=1) for s, p in self.noisy.items()},
+                {m: (p + offsets).argmax(axis=1) for m, p in self.moved.items()})
 
-    def drops(self, clean: np.ndarray, noisy: dict[float, np.ndarray]) -> dict[float, float]:
-        """Accuracy lost to noise at each SNR: the mean over databases, as every choice weighs them."""
-        return {s: self._accuracy(clean) - self._accuracy(answer) for s, answer in noisy.items()}
+    def losses(self, clean: np.ndarray, noisy: dict[float, np.ndarray], moved: dict[int, np.ndarray]) -> Losses:
+        """What noise and each move cost these answers."""
+        return Losses({s: self._accuracy(clean) - self._accuracy(answer) for s, answer in noisy.items()},
+                      {m: self._macro_f1(clean) - self._macro_f1(answer) for m, answer in moved.items()})
 
     def _accuracy(self, predicted: np.ndarray) -> float:
         beats = np.bincount(self.codes, minlength=self.n_databases)
         right = np.bincount(self.codes, weights=predicted == self.y, minlength=self.n_databases)
         return float(np.mean(right[beats > 0] / beats[beats > 0]))
 
-    def cost(self, drops: dict[float, float], price: float | None = None) -> float:
-        """What a choice pays for its drops beyond the allowed ones (at this check's price unless given)."""
-        return (self.price if price is None else price) * sum(max(0.0, drop - ALLOWED_DROP[snr])
-                                                               for snr, drop in drops.items())
+    def _macro_f1(self, predicted: np.ndarray) -> float:
+        return evaluation.database_balanced_f1(self.y, predicted, self.codes, self.n_databases, self.clean.shape[1])
+
+    def cost(self, losses: Losses, price: float | None = None) -> float:
+        """What a choice pays for its losses beyond the targets (at this check's price unless given)."""
+        excess = losses.noise_excess() + (losses.move_excess() if self.prices_moves else 0.0)
+        return (self.price if price is None else price) * excess

@@ -131,6 +131,9 @@ def parse_args() -> argparse.Namespace:
                    help="database-balanced macro-F1 the offset search and the epoch choice pay per unit of "
                         "out-of-fold accuracy lost to noise beyond the targets; the search then ends with the "
                         "targets as a limit (0: measured, not used)")
+    p.add_argument("--price-placement", action="store_true",
+                   help="the noise penalty (and limit) also applies to macro-F1 lost with the R-peak moved by "
+                        "+-10 and +-20 samples beyond 0.02 and 0.05 (without it, measured only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("weights"), help="folder for weights, metadata and report")
     p.add_argument("--quick", action="store_true", help="a few records, two folds, one short epoch")
@@ -214,21 +217,13 @@ def database_macro_f1(y: np.ndarray, predicted: np.ndarray, databases: np.ndarra
     lowered that database's score. Each database weighing the same, as the training draws weigh them, keeps the
     choice to what holds across recorders.
     """
-    return _balanced_f1(y, predicted, *database_codes(databases))
+    return evaluation.database_balanced_f1(y, predicted, *database_codes(databases), len(BEAT_CLASSES))
 
 
 def database_codes(databases: np.ndarray) -> tuple[np.ndarray, int]:
     """Each beat's database as an index, and how many databases: found once for a search that scores many times."""
     names, codes = np.unique(databases, return_inverse=True)
     return codes, len(names)
-
-
-def _balanced_f1(y: np.ndarray, predicted: np.ndarray, codes: np.ndarray, n_databases: int) -> float:
-    k = len(BEAT_CLASSES)
-    cm = np.bincount((codes * k + y) * k + predicted, minlength=n_databases * k * k).reshape(n_databases, k, k)
-    f1 = 2 * np.diagonal(cm, axis1=1, axis2=2) / np.maximum(cm.sum(axis=1) + cm.sum(axis=2), 1)
-    held = cm.sum(axis=2) > 0
-    return float(np.mean([f1[d][held[d]].mean() for d in range(n_databases)]))
 
 
 def output_offsets(probabilities: np.ndarray, labels: np.ndarray, databases: np.ndarray,
@@ -248,8 +243,8 @@ def output_offsets(probabilities: np.ndarray, labels: np.ndarray, databases: np.
     logp = np.log(probabilities + 1e-7)
 
     def judged(trial: np.ndarray, price: float) -> tuple[float, float]:
-        score = _balanced_f1(y, (logp + trial).argmax(axis=1), *codes)
-        paid = check.cost(check.drops(*check.answers(trial)), price) if price else 0.0
+        score = evaluation.database_balanced_f1(y, (logp + trial).argmax(axis=1), *codes, len(BEAT_CLASSES))
+        paid = check.cost(check.losses(*check.answers(trial)), price) if price else 0.0
         return score - paid, score
 
     def search(offsets: np.ndarray, price: float) -> tuple[np.ndarray, float]:
@@ -358,20 +353,23 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
     _in_worker()
     beats = beatset.load(sources)
     held = folds == fold
-    centred = beats.subset(held).centred()
+    held_beats = beats.subset(held)
+    centred = held_beats.centred()
     held_x = preprocess(centred)
     check_rows = noise_check.sample_rows(len(centred))
+    moved_x = {move: preprocess(held_beats.centred(move)[check_rows]) for move in noise_check.PEAK_MOVES}
     noisy_x = {snr: preprocess(noise_check.noisy_windows(centred[check_rows], snr,
                                                          seed=(recipe.seed * 100 + fold) * 100 + i))
                for i, snr in enumerate(noise_check.SNRS_DB)}
     started = time.time()
-    out: dict = {"probabilities": {}, "noisy": {}, "states": {}, "check_rows": check_rows}
+    out: dict = {"probabilities": {}, "noisy": {}, "moved": {}, "states": {}, "check_rows": check_rows}
 
     def record(epoch: int, models: dict[str, ECGCNN]) -> None:
         if epoch in scored_epochs(recipe):
             for kind, model in models.items():
                 out["probabilities"][kind, epoch] = predict_probabilities(model, held_x)
                 out["noisy"][kind, epoch] = {snr: predict_probabilities(model, x) for snr, x in noisy_x.items()}
+                out["moved"][kind, epoch] = {move: predict_probabilities(model, x) for move, x in moved_x.items()}
                 out["states"][kind, epoch] = {k: v.clone() for k, v in model.state_dict().items()}
 
     fit(beats.subset(~held), recipe, on_epoch=record, views=training_views(sources, beats, ~held, recipe))
@@ -413,9 +411,9 @@ def ensemble(probabilities: list[np.ndarray]) -> np.ndarray:
 
 def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, databases: np.ndarray,
                         folds: np.ndarray, check: noise_check.NoiseCheck | None = None
-                        ) -> tuple[float, dict[float, float]]:
+                        ) -> tuple[float, noise_check.Losses | None]:
     """Database-balanced macro-F1 when each fold's answers get offsets searched on the other folds' answers only,
-    and (with a noise check) the accuracy those offsets lose to noise on the fold's own beats.
+    and (with a noise check) what those offsets lose to noise and to a moved R-peak on the fold's own beats.
 
     Offsets searched on the same answers they are scored on flatter the score (by 0.02 to 0.06 over
     run 7's epochs); this figure is what the offsets are worth on patients they were not fitted to,
@@ -425,7 +423,7 @@ def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, databases
     logp = np.log(probabilities + 1e-7)
     if check:
         clean = np.zeros(len(check.y), dtype=np.int64)
-        noisy = {s: np.zeros(len(check.y), dtype=np.int64) for s in check.noisy}
+        stressed = {key: np.zeros(len(check.y), dtype=np.int64) for key in (*check.noisy, *check.moved)}
     for f in np.unique(folds):
         held = folds == f
         offsets, _ = output_offsets(probabilities[~held], labels[~held], databases[~held],
@@ -433,15 +431,18 @@ def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, databases
         predicted[held] = (logp[held] + offsets).argmax(axis=1)
         if check:
             in_fold = folds[check.rows] == f
-            clean[in_fold], answers = check.restricted(in_fold).answers(offsets)
-            for s, answer in answers.items():
-                noisy[s][in_fold] = answer
+            clean[in_fold], noisy, moved = check.restricted(in_fold).answers(offsets)
+            for key, answer in {**noisy, **moved}.items():
+                stressed[key][in_fold] = answer
     f1 = database_macro_f1(label_indices(labels), predicted, databases)
-    return (f1, check.drops(clean, noisy)) if check else (f1, {})
+    if not check:
+        return f1, None
+    return f1, check.losses(clean, {s: stressed[s] for s in check.noisy}, {m: stressed[m] for m in check.moved})
 
 
 def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.BeatSet, folds: np.ndarray,
-                   recipes: list[Recipe], members: int, noise_price: float = 0.0) -> list[dict]:
+                   recipes: list[Recipe], members: int, noise_price: float = 0.0,
+                   price_placement: bool = False) -> list[dict]:
     """For each recipe, kind of weights and set of members (each seed alone, and all together):
     out-of-fold probabilities at each scored epoch, the epoch chosen by held-out-offsets macro-F1 and
     its scores, and each fold's weights there. Only the first seed alone and the
@@ -464,23 +465,27 @@ def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.Beat
                         oof[folds == f] = ensemble([done[f, m]["probabilities"][kind, epoch] for m in chosen_members])
                     by_epoch[epoch] = oof
                     checks[epoch] = out_of_fold_check(oof, beats, folds, [
-                        ([done[f, m]["noisy"][kind, epoch] for m in chosen_members], done[f, 0]["check_rows"])
-                        for f in range(n_folds)], noise_price)
+                        ([{**done[f, m]["noisy"][kind, epoch], **done[f, m]["moved"][kind, epoch]}
+                          for m in chosen_members], done[f, 0]["check_rows"])
+                        for f in range(n_folds)], noise_price, price_placement)
                 results.append(score_candidate(recipe, kind, chosen_members, by_epoch, checks, beats, folds,
                                                [[done[f, m] for m in chosen_members] for f in range(n_folds)]))
     return results
 
 
 def out_of_fold_check(oof: np.ndarray, beats: beatset.BeatSet, folds: np.ndarray,
-                      per_fold: list[tuple[list[dict[float, np.ndarray]], np.ndarray]], price: float
-                      ) -> noise_check.NoiseCheck:
-    """The noise check of out-of-fold answers: each fold's sampled beats, clean and with noise (members' ensemble)."""
+                      per_fold: list[tuple[list[dict[float, np.ndarray]], np.ndarray]], price: float,
+                      price_placement: bool) -> noise_check.NoiseCheck:
+    """The noise check of out-of-fold answers: each fold's sampled beats, clean, with noise and with the R-peak
+    moved (members' ensemble; each member's answers keyed by SNR and by move)."""
     rows = np.concatenate([np.flatnonzero(folds == f)[sampled] for f, (_, sampled) in enumerate(per_fold)])
-    noisy = {snr: np.concatenate([ensemble([member[snr] for member in members]) for members, _ in per_fold])
-             for snr in noise_check.SNRS_DB}
+    stressed = {key: np.log(np.concatenate([ensemble([member[key] for member in members])
+                                            for members, _ in per_fold]) + 1e-7)
+                for key in (*noise_check.SNRS_DB, *noise_check.PEAK_MOVES)}
     codes, n_databases = database_codes(beats.databases)
-    return noise_check.NoiseCheck(rows, np.log(oof[rows] + 1e-7), {s: np.log(p + 1e-7) for s, p in noisy.items()},
-                                  label_indices(beats.labels[rows]), codes[rows], n_databases, price)
+    return noise_check.NoiseCheck(rows, np.log(oof[rows] + 1e-7), {s: stressed[s] for s in noise_check.SNRS_DB},
+                                  label_indices(beats.labels[rows]), codes[rows], n_databases, price,
+                                  {m: stressed[m] for m in noise_check.PEAK_MOVES}, price_placement)
 
 
 def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], by_epoch: dict[int, np.ndarray],
@@ -488,35 +493,41 @@ def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], 
                     fold_members: list[list[dict]]) -> dict:
     """Scores of one candidate's out-of-fold answers by epoch; its chosen epoch, offsets and fold weights there.
 
-    The epoch is chosen by held-out-offsets macro-F1 less what noise costs beyond the issue's targets.
+    The epoch is chosen by held-out-offsets macro-F1 less what noise (and, if priced, a moved R-peak) costs
+    beyond the issue's targets.
     """
     y = label_indices(beats.labels)
     raw = {e: database_macro_f1(y, p.argmax(axis=1), beats.databases) for e, p in by_epoch.items()}
     adjusted = {e: output_offsets(p, beats.labels, beats.databases, checks[e]) for e, p in by_epoch.items()}
     honest = {e: held_out_offsets_f1(p, beats.labels, beats.databases, folds, checks[e]) for e, p in by_epoch.items()}
-    objective = {e: f1 - checks[e].cost(drops) for e, (f1, drops) in honest.items()}
+    objective = {e: f1 - checks[e].cost(losses) for e, (f1, losses) in honest.items()}
     chosen = max(objective, key=objective.get)
     seeds = tuple(recipe.seed + m for m in chosen_members)
     print(f"{recipe.draws}, {kind} weights, seeds {seeds}: out-of-fold macro-F1 by "
-          "epoch (offsets fitted on the other folds [accuracy lost at 12 / 6 dB]; on the same answers) "
-          + ", ".join(f"{e}: {raw[e]:.3f} ({honest[e][0]:.3f} [" + " / ".join(f"{d:.3f}" for d in honest[e][1].values())
-                      + f"]; {adjusted[e][1]:.3f})" for e in by_epoch)
+          "epoch (offsets fitted on the other folds [accuracy lost at 12 / 6 dB; macro-F1 lost with the R-peak "
+          "moved " + " / ".join(f"{m:+d}" for m in noise_check.PEAK_MOVES) + "]; on the same answers) "
+          + ", ".join(f"{e}: {raw[e]:.3f} ({f1:.3f} [" + " / ".join(f"{d:.3f}" for d in losses.noise.values())
+                      + "; " + " / ".join(f"{d:.3f}" for d in losses.moves.values())
+                      + f"]; {adjusted[e][1]:.3f})" for e, (f1, losses) in honest.items())
           + "; folds took " + ", ".join(f"{t['seconds']:.0f}" for trained in fold_members for t in trained) + " s",
           flush=True)
     offsets = adjusted[chosen][0]
     unchecked, _ = output_offsets(by_epoch[chosen], beats.labels, beats.databases)
     check = checks[chosen]
+    shipped, without_check = check.losses(*check.answers(offsets)), check.losses(*check.answers(unchecked))
     return {"recipe": recipe, "weights": kind, "seeds": seeds, "choosable": chosen_members[0] == 0,
             "probabilities": shifted(by_epoch[chosen], offsets),
             "raw_macro_f1_by_epoch": raw, "macro_f1_by_epoch": {e: a[1] for e, a in adjusted.items()},
             "held_out_offsets_macro_f1_by_epoch": {e: h[0] for e, h in honest.items()},
-            "held_out_noise_drops_by_epoch": {e: h[1] for e, h in honest.items()},
+            "held_out_noise_drops_by_epoch": {e: h[1].noise for e, h in honest.items()},
+            "held_out_move_losses_by_epoch": {e: h[1].moves for e, h in honest.items()},
             "held_out_objective_by_epoch": objective, "offsets": offsets,
             "chosen_epoch": chosen, "macro_f1": adjusted[chosen][1],
             "held_out_offsets_macro_f1": honest[chosen][0], "held_out_objective": objective[chosen],
-            "noise_drops": check.drops(*check.answers(offsets)), "noise_check_beats": len(check.rows),
+            "noise_drops": shipped.noise, "move_losses": shipped.moves, "noise_check_beats": len(check.rows),
             "offsets_without_noise_check": unchecked,
-            "noise_drops_without_noise_check": check.drops(*check.answers(unchecked)),
+            "noise_drops_without_noise_check": without_check.noise,
+            "move_losses_without_noise_check": without_check.moves,
             "fold_states": [[t["states"][kind, chosen] for t in trained] for trained in fold_members]}
 
 
@@ -583,6 +594,11 @@ def write_report(out: Path, meta: dict) -> None:
     paid = (f"Every offset search and the choice of epoch pay {check['penalty']:g} of macro-F1 per unit of accuracy "
             f"lost beyond {allowed}." if check["penalty"] else
             f"The drops are measured, not used (`--noise-penalty 0`); the issue allows {allowed}.")
+    placement = cv["placement_check"]
+    moves = ", ".join(f"{loss:.3f} at {m}" for m, loss in placement["losses"].items())
+    unchecked_moves = ", ".join(f"{loss:.3f}" for loss in placement["losses_without_check"].values())
+    placement_paid = ("paid for beyond the issue's targets at the same price, `--price-placement`"
+                      if placement["priced"] and check["penalty"] else "measured, not used")
     seeds = cv["chosen_seeds"]
     members = (f"seed {seeds[0]}" if len(seeds) == 1 else
                f"seeds {' + '.join(map(str, seeds))} packed into one ECGCNN of {len(seeds)} members")
@@ -626,6 +642,9 @@ Noise check: each fold model also answers {check['beats']:,} of its held-out bea
 ma recordings' first 20 minutes, em, mains, white) at {', '.join(f'{s:g}' for s in check['snrs_db'])} dB SNR.
 {paid} With the shipped offsets out of fold accuracy (the mean over databases) falls by {drops};
 the offsets searched without the check ({unchecked}) lose {unchecked_drops}.
+With the R-peak moved by {', '.join(f'{m:+d}' for m in placement['moves'])} samples ({placement_paid}) the same sample's
+macro-F1 (the mean over databases) falls by {moves} with the shipped offsets, {unchecked_moves} with the
+offsets searched without the check.
 
 ### All training patients, out of fold
 {evaluation.markdown_table(cv['scores']['all']['five_class'])}
@@ -667,7 +686,8 @@ def main() -> None:
     print(f"{len(beats)} training beats of {len(set(beats.patients))} patients", flush=True)
     folds = patient_folds(beats, args.folds, args.seed)
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        candidates = cross_validate(pool, sources, beats, folds, recipes, args.members, args.noise_penalty)
+        candidates = cross_validate(pool, sources, beats, folds, recipes, args.members, args.noise_penalty,
+                                    args.price_placement)
         best = max((c for c in candidates if c["choosable"]), key=lambda c: c["held_out_objective"])
         recipe, kind, epochs = best["recipe"], best["weights"], best["chosen_epoch"]
         seeded = [replace(recipe, seed=seed) for seed in best["seeds"]]
@@ -708,6 +728,8 @@ def main() -> None:
         options += " --lead-views " + " ".join(f"{v:g}" for v in args.lead_views)
     if args.noise_penalty != NOISE_PENALTY:
         options += f" --noise-penalty {args.noise_penalty:g}"
+    if args.price_placement:
+        options += " --price-placement"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:
@@ -741,6 +763,11 @@ def main() -> None:
                 "drops": {f"{s:g} dB": d for s, d in best["noise_drops"].items()},
                 "offsets_without_check": dict(zip(BEAT_CLASSES, best["offsets_without_noise_check"].tolist())),
                 "drops_without_check": {f"{s:g} dB": d for s, d in best["noise_drops_without_noise_check"].items()}},
+            "placement_check": {
+                "moves": list(noise_check.PEAK_MOVES), "priced": args.price_placement,
+                "allowed_loss": {f"{m:+d}": v for m, v in noise_check.ALLOWED_MOVE_LOSS.items()},
+                "losses": {f"{m:+d}": v for m, v in best["move_losses"].items()},
+                "losses_without_check": {f"{m:+d}": v for m, v in best["move_losses_without_noise_check"].items()}},
             "candidates": [{"patient_balance": c["recipe"].patient_balance, "class_prior": c["recipe"].class_prior,
                             "adversary_weight": c["recipe"].adversary_weight,
                             "lead_views": c["recipe"].lead_views, "weights": c["weights"],

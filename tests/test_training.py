@@ -100,20 +100,23 @@ def test_offsets_scored_on_other_folds_cannot_learn_what_only_the_scored_fold_sh
     assert train.held_out_offsets_f1(p, labels, one_database, folds)[0] < in_sample - 0.05
 
 
+def _answers_that_lean_towards_l(seed: int, n: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classes (9 in 10 N, the rest L), probabilities that tell them apart, and log-probabilities of the same beats
+    under a stress (noise, a moved R-peak) that makes the N answers lean towards L."""
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n) < 0.9, 0, 1)
+    clean = np.where(y[:, None] == 0, [0.0, -3, -9, -9, -9], [0.0, -1.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
+    leaning = np.where(y[:, None] == 0, [0.0, -0.2, -9, -9, -9], [0.0, 0.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
+    return y, np.exp(clean) / np.exp(clean).sum(axis=1, keepdims=True), leaning
+
+
 def test_offsets_that_noise_turns_into_errors_are_not_chosen():
     """Clean, the network is sure of N; with noise its N answers lean towards L. An L offset that wins the rare
     class on clean beats would then call the noisy normal beats L: with the check the search gives it up."""
-    rng = np.random.default_rng(2)
-    n = 4000
-    y = np.where(rng.random(n) < 0.9, 0, 1)
-    clean = np.where(y[:, None] == 0, [0.0, -3, -9, -9, -9], [0.0, -1.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
-    noisy = np.where(y[:, None] == 0, [0.0, -0.2, -9, -9, -9], [0.0, 0.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
-    p = np.exp(clean) / np.exp(clean).sum(axis=1, keepdims=True)
-    labels = np.asarray(train.BEAT_CLASSES)[y]
-    one_database = np.full(n, "mitdb")
-    rows = np.arange(n)
-    check = noise_check.NoiseCheck(rows, np.log(p + 1e-7), {12.0: noisy, 6.0: noisy}, y, np.zeros(n, int), 1,
-                                   price=100.0)
+    y, p, noisy = _answers_that_lean_towards_l(seed=2)
+    labels, one_database = np.asarray(train.BEAT_CLASSES)[y], np.full(len(y), "mitdb")
+    check = noise_check.NoiseCheck(np.arange(len(y)), np.log(p + 1e-7), {12.0: noisy, 6.0: noisy}, y,
+                                   np.zeros(len(y), int), 1, price=100.0)
     unchecked, _ = train.output_offsets(p, labels, one_database)
     measured_only, _ = train.output_offsets(p, labels, one_database, dataclasses.replace(check, price=0.0))
     checked, _ = train.output_offsets(p, labels, one_database, check)
@@ -133,17 +136,11 @@ def test_offsets_that_a_moved_r_peak_turns_into_errors_are_not_chosen_when_place
     """In place the network tells L beats from N; with the R-peak moved its N answers lean towards L, so an L offset
     that wins on centred beats calls moved normal beats L. Priced, the placement check gives that offset up;
     measured only, it changes nothing."""
-    rng = np.random.default_rng(3)
-    n = 4000
-    y = np.where(rng.random(n) < 0.9, 0, 1)
-    clean = np.where(y[:, None] == 0, [0.0, -3, -9, -9, -9], [0.0, -1.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
-    moved = np.where(y[:, None] == 0, [0.0, -0.2, -9, -9, -9], [0.0, 0.0, -9, -9, -9]) + rng.normal(0, 0.3, (n, 5))
-    p = np.exp(clean) / np.exp(clean).sum(axis=1, keepdims=True)
-    labels = np.asarray(train.BEAT_CLASSES)[y]
-    one_database = np.full(n, "mitdb")
+    y, p, moved = _answers_that_lean_towards_l(seed=3)
+    labels, one_database = np.asarray(train.BEAT_CLASSES)[y], np.full(len(y), "mitdb")
     in_place = {12.0: np.log(p + 1e-7), 6.0: np.log(p + 1e-7)}
-    measured = noise_check.NoiseCheck(np.arange(n), np.log(p + 1e-7), in_place, y, np.zeros(n, int), 1, price=100.0,
-                                      moved={m: moved for m in noise_check.PEAK_MOVES})
+    measured = noise_check.NoiseCheck(np.arange(len(y)), np.log(p + 1e-7), in_place, y, np.zeros(len(y), int), 1,
+                                      price=100.0, moved={m: moved for m in noise_check.PEAK_MOVES})
     priced = dataclasses.replace(measured, prices_moves=True)
     unchecked, _ = train.output_offsets(p, labels, one_database)
     assert np.array_equal(train.output_offsets(p, labels, one_database, measured)[0], unchecked)

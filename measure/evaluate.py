@@ -108,6 +108,11 @@ def markdown(results: dict, meta: dict) -> str:
     chosen = next(c for c in cv["candidates"] if c["weights"] == cv["chosen_weights"]
                   and c["seeds"] == cv["chosen_seeds"]
                   and all(c.get(key, 0.0) == meta["recipe"].get(key, 0.0) for key in draws))
+    check = cv["noise_check"]
+    placement = cv.get("placement_check")  # measured since run 27
+    moved = ("; macro-F1 lost with the R-peak moved by " + ", ".join(
+        f"{m} samples {loss:.3f}" for m, loss in placement["losses"].items()) + " (negative: gained)"
+             if placement else "")
     lodo = meta["leave_one_database_out"]
     lodo_rows = "\n".join(
         f"| without {db}, scored on {db} | " + " | ".join(
@@ -158,6 +163,8 @@ With the shipped output offsets, searched on these same answers (so somewhat fla
 Macro-F1 with each database weighing the same (the mean of each database's macro-F1 over the classes it
 holds), each fold's answers with offsets searched on the other folds only, what the choice was made on:
 {chosen['held_out_offsets_macro_f1']:.3f} ({chosen['weights']} weights, epoch {cv['chosen_epoch']}).
+On {check['beats']:,} of those beats, with the shipped offsets: accuracy lost to the training noise
+""" + ", ".join(f"at {snr} {drop:.3f}" for snr, drop in check["drops"].items()) + f"""{moved}.
 
 ## Leave one database out (from training/train.py): recall / F1 per class
 | model | {' | '.join(BEAT_CLASSES)} |

@@ -423,7 +423,8 @@ def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, databases
     logp = np.log(probabilities + 1e-7)
     if check:
         clean = np.zeros(len(check.y), dtype=np.int64)
-        stressed = {key: np.zeros(len(check.y), dtype=np.int64) for key in (*check.noisy, *check.moved)}
+        noisy = {s: np.zeros(len(check.y), dtype=np.int64) for s in check.noisy}
+        moved = {m: np.zeros(len(check.y), dtype=np.int64) for m in check.moved}
     for f in np.unique(folds):
         held = folds == f
         offsets, _ = output_offsets(probabilities[~held], labels[~held], databases[~held],
@@ -431,13 +432,12 @@ def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, databases
         predicted[held] = (logp[held] + offsets).argmax(axis=1)
         if check:
             in_fold = folds[check.rows] == f
-            clean[in_fold], noisy, moved = check.restricted(in_fold).answers(offsets)
-            for key, answer in {**noisy, **moved}.items():
-                stressed[key][in_fold] = answer
+            clean[in_fold], fold_noisy, fold_moved = check.restricted(in_fold).answers(offsets)
+            for answers, fold_answers in ((noisy, fold_noisy), (moved, fold_moved)):
+                for key, answer in fold_answers.items():
+                    answers[key][in_fold] = answer
     f1 = database_macro_f1(label_indices(labels), predicted, databases)
-    if not check:
-        return f1, None
-    return f1, check.losses(clean, {s: stressed[s] for s in check.noisy}, {m: stressed[m] for m in check.moved})
+    return (f1, check.losses(clean, noisy, moved)) if check else (f1, None)
 
 
 def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.BeatSet, folds: np.ndarray,
@@ -465,8 +465,8 @@ def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.Beat
                         oof[folds == f] = ensemble([done[f, m]["probabilities"][kind, epoch] for m in chosen_members])
                     by_epoch[epoch] = oof
                     checks[epoch] = out_of_fold_check(oof, beats, folds, [
-                        ([{**done[f, m]["noisy"][kind, epoch], **done[f, m]["moved"][kind, epoch]}
-                          for m in chosen_members], done[f, 0]["check_rows"])
+                        ([done[f, m]["noisy"][kind, epoch] for m in chosen_members],
+                         [done[f, m]["moved"][kind, epoch] for m in chosen_members], done[f, 0]["check_rows"])
                         for f in range(n_folds)], noise_price, price_placement)
                 results.append(score_candidate(recipe, kind, chosen_members, by_epoch, checks, beats, folds,
                                                [[done[f, m] for m in chosen_members] for f in range(n_folds)]))
@@ -474,18 +474,20 @@ def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.Beat
 
 
 def out_of_fold_check(oof: np.ndarray, beats: beatset.BeatSet, folds: np.ndarray,
-                      per_fold: list[tuple[list[dict[float, np.ndarray]], np.ndarray]], price: float,
-                      price_placement: bool) -> noise_check.NoiseCheck:
-    """The noise check of out-of-fold answers: each fold's sampled beats, clean, with noise and with the R-peak
-    moved (members' ensemble; each member's answers keyed by SNR and by move)."""
-    rows = np.concatenate([np.flatnonzero(folds == f)[sampled] for f, (_, sampled) in enumerate(per_fold)])
-    stressed = {key: np.log(np.concatenate([ensemble([member[key] for member in members])
-                                            for members, _ in per_fold]) + 1e-7)
-                for key in (*noise_check.SNRS_DB, *noise_check.PEAK_MOVES)}
+                      per_fold: list[tuple[list[dict[float, np.ndarray]], list[dict[int, np.ndarray]], np.ndarray]],
+                      price: float, price_placement: bool) -> noise_check.NoiseCheck:
+    """The noise check of out-of-fold answers: each fold's sampled beats, clean, with noise (members' answers by
+    SNR) and with the R-peak moved (by move); members' ensemble."""
+    rows = np.concatenate([np.flatnonzero(folds == f)[sampled] for f, (_, _, sampled) in enumerate(per_fold)])
+
+    def pooled(which: int, keys: tuple) -> dict:
+        return {key: np.log(np.concatenate([ensemble([member[key] for member in fold[which]])
+                                            for fold in per_fold]) + 1e-7) for key in keys}
+
     codes, n_databases = database_codes(beats.databases)
-    return noise_check.NoiseCheck(rows, np.log(oof[rows] + 1e-7), {s: stressed[s] for s in noise_check.SNRS_DB},
+    return noise_check.NoiseCheck(rows, np.log(oof[rows] + 1e-7), pooled(0, noise_check.SNRS_DB),
                                   label_indices(beats.labels[rows]), codes[rows], n_databases, price,
-                                  {m: stressed[m] for m in noise_check.PEAK_MOVES}, price_placement)
+                                  pooled(1, noise_check.PEAK_MOVES), price_placement)
 
 
 def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], by_epoch: dict[int, np.ndarray],
@@ -520,7 +522,6 @@ def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], 
             "raw_macro_f1_by_epoch": raw, "macro_f1_by_epoch": {e: a[1] for e, a in adjusted.items()},
             "held_out_offsets_macro_f1_by_epoch": {e: h[0] for e, h in honest.items()},
             "held_out_noise_drops_by_epoch": {e: h[1].noise for e, h in honest.items()},
-            "held_out_move_losses_by_epoch": {e: h[1].moves for e, h in honest.items()},
             "held_out_objective_by_epoch": objective, "offsets": offsets,
             "chosen_epoch": chosen, "macro_f1": adjusted[chosen][1],
             "held_out_offsets_macro_f1": honest[chosen][0], "held_out_objective": objective[chosen],

@@ -16,6 +16,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 import inference
+import lazy_sessions
 from ecg import examples as example_beats
 from ecg import plots, record
 from ecg.labels import CLASS_NAMES
@@ -260,6 +261,7 @@ def theme() -> gr.themes.Base:
     return base.set(**colours, **dark)
 
 
+lazy_sessions.install()
 demo = build()
 demo.queue(default_concurrency_limit=2)
 

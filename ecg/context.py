@@ -29,7 +29,10 @@ CONTEXT_FILE = "context.json"
 RR_COLUMNS = ("rr_before_local", "rr_after_local", "rr_before_over_after", "local_rr_s",
               "rr_before_global", "rr_after_global")
 SHAPE_COLUMNS = ("template_correlation", "qrs_template_correlation", "log_qrs_height_ratio")
-FEATURE_SETS = {"rr": RR_COLUMNS, "rr+shape": RR_COLUMNS + SHAPE_COLUMNS}
+RHYTHM_COLUMNS = ("rr_irregularity", "earliness_over_irregularity")
+IRREGULARITY_FLOOR = 0.05
+FEATURE_SETS = {"rr": RR_COLUMNS, "rr+shape": RR_COLUMNS + SHAPE_COLUMNS,
+                "rr+shape+rhythm": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS}
 QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
 
@@ -46,6 +49,23 @@ def rr_features(samples: np.ndarray, fs: float) -> np.ndarray:
     local = pd.Series(before).rolling(2 * CONTEXT_BEATS + 1, center=True, min_periods=1).median().to_numpy()
     overall = np.median(rr)
     return np.column_stack([before / local, after / local, before / after, local, before / overall, after / overall])
+
+
+def rhythm_features(samples: np.ndarray, fs: float) -> np.ndarray:
+    """Per beat: how irregular the rhythm around it is (the median change between successive RR intervals
+    over the local median RR), and how early the beat comes in units of that irregularity. An isolated
+    early beat barely moves the first and gets a large second; in atrial fibrillation, where an early
+    beat is no atrial premature beat, the first is large and the second small."""
+    samples = np.asarray(samples, dtype=float)
+    if len(samples) < 3:
+        return np.zeros((len(samples), len(RHYTHM_COLUMNS)))
+    before = np.diff(samples, prepend=2 * samples[0] - samples[1]) / fs
+    change = np.abs(np.diff(before, prepend=before[0]))
+    window = {"window": 2 * CONTEXT_BEATS + 1, "center": True, "min_periods": 1}
+    local_rr = pd.Series(before).rolling(**window).median().to_numpy()
+    irregularity = pd.Series(change).rolling(**window).median().to_numpy() / local_rr
+    earliness = 1 - before / local_rr
+    return np.column_stack([irregularity, earliness / (irregularity + IRREGULARITY_FLOOR)])
 
 
 def shape_features(windows: np.ndarray, preprocessed: np.ndarray | None = None) -> np.ndarray:
@@ -70,14 +90,15 @@ def _correlation(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (rows @ reference) / np.maximum(norms, 1e-12)
 
 
-def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    """Every candidate input, one row per beat: log-probabilities, then RR_COLUMNS, then SHAPE_COLUMNS."""
-    return np.column_stack([np.log(probabilities + 1e-6), rr, shape])
+def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray, rhythm: np.ndarray) -> np.ndarray:
+    """Every candidate input, one row per beat: log-probabilities, then RR_COLUMNS, SHAPE_COLUMNS and
+    RHYTHM_COLUMNS."""
+    return np.column_stack([np.log(probabilities + 1e-6), rr, shape, rhythm])
 
 
 def input_columns(feature_set: str) -> list[int]:
     """Which columns of `features` a model with this feature set reads."""
-    named = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS
+    named = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS
     wanted = set(FEATURE_SETS[feature_set])
     return [i for i, name in enumerate(named) if name == "p" or name in wanted]
 
@@ -100,7 +121,8 @@ def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: floa
           preprocessed: np.ndarray | None = None) -> np.ndarray:
     """The beat model's probabilities with N, V and A decided in context; L and R beats keep theirs."""
     shape = shape_features(windows, preprocessed)
-    return rerank(params, probabilities, features(probabilities, rr_features(samples, fs), shape))
+    x = features(probabilities, rr_features(samples, fs), shape, rhythm_features(samples, fs))
+    return rerank(params, probabilities, x)
 
 
 def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray:

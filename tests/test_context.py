@@ -34,16 +34,33 @@ def test_a_beat_unlike_the_records_own_is_told_from_the_dominant_ones_whatever_t
         assert np.delete(x[:, 0], 7).min() > 0.95 and np.abs(np.delete(x[:, 2], 7)).max() < 0.05
 
 
+def test_the_rhythm_is_regular_around_an_isolated_early_beat_and_irregular_in_fibrillation():
+    samples = regular_beats(60)
+    samples[30] -= 0.3 * 360
+    regular = context.rhythm_features(samples, 360)
+    assert regular[:, 0].max() < 0.01 and regular[30, 1] > 5
+    fibrillation = np.cumsum(np.random.default_rng(1).uniform(0.4, 1.2, 60)) * 360
+    irregular = context.rhythm_features(fibrillation, 360)
+    assert np.median(irregular[:, 0]) > 0.2 and np.abs(irregular[:, 1]).max() < 5
+
+
+def rhythm_of(rr_before_local, irregularity):
+    return np.array([[irregularity, (1 - rr_before_local) / (irregularity + context.IRREGULARITY_FLOOR)]])
+
+
 def made_up_rows():
-    """Beats the beat model calls N whether they are N or A; A beats come early, V beats look different."""
+    """Beats the beat model calls N whether they are N or A; A beats come early in a regular rhythm, V beats
+    look different, and in fibrillation (an irregular rhythm) early normal-looking beats are N."""
     rng = np.random.default_rng(0)
     rows, labels = [], []
-    for label, before, shape in (("N", 1.0, 0.98), ("A", 0.6, 0.97), ("V", 0.7, 0.3)):
+    for label, before, shape, irregularity in (("N", 1.0, 0.98, 0.02), ("A", 0.6, 0.97, 0.02),
+                                               ("V", 0.7, 0.3, 0.02), ("N", 0.6, 0.98, 0.4)):
         for _ in range(200):
             p = np.full(5, 0.05)
             p[3 if label == "V" else 0] = 0.8
             rr = [before + rng.normal(0, 0.03), 1.3 if before < 1 else 1.0, before, 0.8, before, 1.0]
-            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[shape, shape, 0.0]]))[0])
+            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[shape, shape, 0.0]]),
+                                         rhythm_of(before, irregularity + rng.normal(0, 0.01)))[0])
             labels.append(label)
     return np.array(rows), np.array(labels)
 
@@ -66,10 +83,18 @@ def test_a_model_reads_only_the_columns_of_its_feature_set():
     x, y = made_up_rows()
     rr_only = context.fit(x, y, feature_set="rr")
     changed = x.copy()
-    changed[:, -3:] = 0.0
+    changed[:, -5:] = 0.0
     p = np.exp(x[:, :5])
     np.testing.assert_allclose(context.rerank(rr_only, p, x), context.rerank(rr_only, p, changed))
     assert len(rr_only["mean"]) == 5 + len(context.RR_COLUMNS)
+
+
+def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrillation():
+    params = context.fit(*made_up_rows(), feature_set="rr+shape+rhythm")
+    p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
+    early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
+    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0]] * 2), np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)]))
+    assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
 def test_a_regular_rhythm_of_one_beat_shape_is_not_turned_into_atrial_premature_beats():

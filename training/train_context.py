@@ -49,13 +49,14 @@ def every_beat(database: str, labelled: LabelledRecord) -> np.ndarray:
 
 
 def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np.ndarray:
-    """RR and shape features of the beats at `peaks`, measured over every beat of the record."""
+    """RR, shape and rhythm features of the beats at `peaks`, measured over every beat of the record."""
     beats = every_beat(database, labelled)
     rr = context.rr_features(beats, SAMPLING_RATE)
     shape = context.shape_features(record.beat_windows(labelled.signal, beats))
+    rhythm = context.rhythm_features(beats, SAMPLING_RATE)
     nearest = np.clip(np.searchsorted(beats, peaks), 1, len(beats) - 1)
     nearest -= np.abs(beats[nearest - 1] - peaks) < np.abs(beats[nearest] - peaks)
-    return np.column_stack([rr[nearest], shape[nearest]])
+    return np.column_stack([rr[nearest], shape[nearest], rhythm[nearest]])
 
 
 def out_of_fold_rows(weights_dir: Path) -> dict:

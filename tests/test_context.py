@@ -34,14 +34,17 @@ def test_a_beat_unlike_the_records_own_is_told_from_the_dominant_ones_whatever_t
         assert np.delete(x[:, 0], 7).min() > 0.95 and np.abs(np.delete(x[:, 2], 7)).max() < 0.05
 
 
-def test_the_rhythm_is_regular_around_an_isolated_early_beat_and_irregular_in_fibrillation():
+def test_the_rhythm_is_regular_around_early_beats_and_irregular_in_fibrillation():
     samples = regular_beats(60)
     samples[30] -= 0.3 * 360
     regular = context.rhythm_features(samples, 360)
     assert regular[:, 0].max() < 0.01 and regular[30, 1] > 5
+    frequent = regular_beats(60)
+    frequent[::6] -= 0.3 * 360
+    assert context.rhythm_features(frequent, 360)[:, 0].max() < 0.01
     fibrillation = np.cumsum(np.random.default_rng(1).uniform(0.4, 1.2, 60)) * 360
     irregular = context.rhythm_features(fibrillation, 360)
-    assert np.median(irregular[:, 0]) > 0.2 and np.abs(irregular[:, 1]).max() < 5
+    assert np.median(irregular[:, 0]) > 0.05 and np.abs(irregular[:, 1]).max() < 5
 
 
 def rhythm_of(rr_before_local, irregularity):

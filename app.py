@@ -103,8 +103,8 @@ TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_be
 
 def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None, use_context: bool) -> str:
     per_class = " · ".join(f"{c} {n}" for c, n in counts["per_class"].items())
-    source = ("read each beat in its context (RR intervals, the record's dominant beat)" if use_context
-              else "come from the beat model alone")
+    source = ("read each beat in its context (RR intervals, how regular the rhythm is, the record's dominant "
+              "beat)" if use_context else "come from the beat model alone")
     rate = f"{counts['mean_heart_rate_bpm']:.0f} bpm" if counts["beats"] > 1 else "n/a"
     parts = [f'<div class="verdict"><div class="verdict-class">{counts["beats"]} beats in '
              f'{counts["duration_s"] / 60:.1f} min</div>',
@@ -169,8 +169,8 @@ def record_tab() -> None:
                            maximum=record.MAX_FS, elem_id="record-fs")
             channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
                                 precision=0, minimum=0, elem_id="record-channel")
-            use_context = gr.Checkbox(value=True, label="Read each beat in its context (RR intervals, the "
-                                                        "record's dominant beat)",
+            use_context = gr.Checkbox(value=True, label="Read each beat in its context (RR intervals, how regular "
+                                                        "the rhythm is, the record's dominant beat)",
                                       info="Fitted on what the beat model answered for patients it never trained "
                                            "on (MIT-BIH DS1 and SVDB, cross-validated). Off: the beat model alone.",
                                       elem_id="record-rr")

@@ -96,7 +96,8 @@ def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrill
     params = context.fit(*made_up_rows(), feature_set="rr+shape+rhythm")
     p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
     early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
-    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0]] * 2), np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)]))
+    rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
+    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0]] * 2), rhythm)
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
@@ -141,3 +142,20 @@ def test_a_context_model_for_other_weights_is_refused(monkeypatch):
     monkeypatch.setattr(context, "shipped_params", lambda _: params)
     with pytest.raises(WeightsError, match="fitted for other weights"):
         record.context_params()
+
+
+def test_svdb_unseen_by_both_models_is_scored_on_the_left_out_answers_with_context_fitted_without_it():
+    from training import train_context
+    x, y = made_up_rows()
+    half = len(y) // 2
+    order = np.random.default_rng(2).permutation(len(y))
+    x, y = x[order], y[order]
+    data = {"x": x, "y": y, "p": np.exp(x[:, :5]), "database": np.where(np.arange(len(y)) < half, "mitdb", "svdb")}
+    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, 0.0)) is None
+    always_n = np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (len(y), 1))
+    data["left_out_p"] = always_n
+    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, 0.0))
+    svdb_beats = len(y) - half
+    alone, with_context = scores["beat model alone"]["five_class"], scores["with context"]["five_class"]
+    assert sum(alone["per_class"][c]["support"] for c in "NLRVA") == svdb_beats
+    assert alone["per_class"]["A"]["f1"] == 0 and with_context["per_class"]["A"]["f1"] > 0.5

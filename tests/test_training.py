@@ -196,6 +196,9 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
     oof = np.load(out / "oof.npz")
     assert oof["probabilities"].shape == (len(oof["labels"]), 5)
     np.testing.assert_allclose(oof["probabilities"].sum(axis=1), 1, atol=1e-4)
+    left_out = np.isin(oof["databases"], list(meta["leave_one_database_out"]))
+    np.testing.assert_allclose(oof["left_out_probabilities"][left_out].sum(axis=1), 1, atol=1e-4)
+    assert np.isnan(oof["left_out_probabilities"][~left_out]).all()
 
 
 def test_quick_training_is_reproducible_with_the_same_seed(quick_run, tmp_path):

@@ -195,6 +195,17 @@ def predict_probabilities(model: nn.Module, x: np.ndarray, batch_size: int = 256
                            for i in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, len(BEAT_CLASSES)))
 
 
+def left_out_answers(models: dict[str, nn.Module], beats: beatset.BeatSet, x: np.ndarray) -> np.ndarray:
+    """Each beat of a database left out, answered by the model trained without that database (NaN for the
+    beats of databases no model left out): what record mode's context is scored on with its database
+    unseen by both models."""
+    answers = np.full((len(beats), len(BEAT_CLASSES)), np.nan, dtype=np.float32)
+    for database, model in models.items():
+        left = beats.databases == database
+        answers[left] = predict_probabilities(model, x[left])
+    return answers
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -701,9 +712,9 @@ def main() -> None:
               for db in dict.fromkeys(db for db, _ in trained)}
     model = models.pop(None)
     every_x = preprocess(beats.centred())
-    lodo = {db: evaluation.evaluate(beats.labels[left], to_labels(predict_probabilities(m, every_x[left])),
-                                    BEAT_CLASSES)
-            for db, m in models.items() for left in [beats.databases == db]}
+    left_out_probabilities = left_out_answers(models, beats, every_x)
+    lodo = {db: evaluation.evaluate(beats.labels[left], to_labels(left_out_probabilities[left]), BEAT_CLASSES)
+            for db in models for left in [beats.databases == db]}
     sample = np.arange(len(beats))[:: max(1, len(beats) // TYPICALITY_SAMPLE)]
     stats = typicality.describe(model, every_x[sample], beats.labels[sample])
     thresholds = typicality_thresholds(best, beats, folds, every_x)
@@ -716,7 +727,8 @@ def main() -> None:
     weights = args.out / WEIGHTS_FILE
     save_file(model.state_dict(), str(weights))
     np.savez(args.out / OOF_FILE, probabilities=best["probabilities"], labels=beats.labels, patients=beats.patients,
-             databases=beats.databases, records=beats.records, peaks=beats.peaks, folds=folds)
+             databases=beats.databases, records=beats.records, peaks=beats.peaks, folds=folds,
+             left_out_probabilities=left_out_probabilities)
     options = f"--folds {args.folds} --epochs {args.epochs} --epoch-size {args.epoch_size} " \
               f"--ema-decay {args.ema_decay:g} --patient-balance " \
               + " ".join(f"{b:g}" for b in args.patient_balance) \

@@ -62,19 +62,21 @@ def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np
 def out_of_fold_rows(weights_dir: Path) -> dict:
     """Out-of-fold probabilities, context features, labels, patients and records of the 30-minute records."""
     oof = np.load(weights_dir / inference.OOF_FILE)
-    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": []}
+    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": [], "left_out_p": []}
     pairs = sorted({(str(d), str(r)) for d, r in zip(oof["databases"], oof["records"]) if d in READERS})
     for database, name in pairs:
         mask = (oof["databases"] == database) & (oof["records"] == name)
         p = oof["probabilities"][mask].astype(float)
         rows["p"].append(p)
+        if "left_out_probabilities" in oof:
+            rows["left_out_p"].append(oof["left_out_probabilities"][mask].astype(float))
         rows["x"].append(np.column_stack([np.log(p + 1e-6),
                                           context_of(database, READERS[database].read(name), oof["peaks"][mask])]))
         rows["y"].append(oof["labels"][mask])
         rows["group"].append(oof["patients"][mask])
         rows["record"].append(np.full(mask.sum(), f"{database}:{name}"))
         rows["database"].append(np.full(mask.sum(), database))
-    return {k: np.concatenate(v) for k, v in rows.items()}
+    return {k: np.concatenate(v) for k, v in rows.items() if v}
 
 
 def ds2_rows() -> dict:
@@ -156,6 +158,21 @@ def judge(data: dict, model: tuple[str, bool]) -> dict[tuple[str, bool, float], 
     return verdicts
 
 
+def unseen_svdb(data: dict, chosen: tuple[str, bool, float]) -> dict | None:
+    """SVDB's beats with SVDB unseen by both models: the beat model trained without it (training's
+    leave-one-database-out model) and the chosen context fitted on MIT-BIH alone. None where the
+    out-of-fold file predates those answers."""
+    if "left_out_p" not in data:
+        return None
+    rows = np.flatnonzero(data["database"] == "svdb")
+    p = data["left_out_p"][rows]
+    x = np.column_stack([np.log(p + 1e-6), data["x"][rows, len(BEAT_CLASSES):]])
+    params = dict(fitted(data, np.flatnonzero(data["database"] != "svdb"), chosen[:2]), n_bias=chosen[2])
+    return {"beat model alone": evaluation.evaluate(data["y"][rows], labels_of(p), BEAT_CLASSES),
+            "with context": evaluation.evaluate(data["y"][rows], labels_of(context.rerank(params, p, x)),
+                                                BEAT_CLASSES)}
+
+
 def candidate_name(candidate: tuple[str, bool, float]) -> str:
     return f"{candidate[0]}, {'balanced' if candidate[1] else 'unweighted'} classes, N bias {candidate[2]:g}"
 
@@ -184,19 +201,23 @@ def main() -> None:
     params["used"] = verdicts[chosen]["helps"]
     (args.weights / context.CONTEXT_FILE).write_text(json.dumps(params, indent=1))
 
+    unseen = unseen_svdb(train, chosen)
     ds2 = ds2_rows()
     scores = {"beat model alone": evaluation.evaluate(ds2["y"], labels_of(ds2["p"]), BEAT_CLASSES),
               "with context": evaluation.evaluate(ds2["y"], labels_of(context.rerank(params, ds2["p"], ds2["x"])),
                                                   BEAT_CLASSES)}
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(markdown(verdicts, chosen, params, scores))
+    args.report.write_text(markdown(verdicts, chosen, params, scores, unseen))
+    for name, s in (unseen or {}).items():
+        print(f"SVDB unseen by both models, {name}: {evaluation.summary_line(s)}")
     for name, s in scores.items():
         print(f"DS2 {name}: {evaluation.summary_line(s)}")
     print(f"chosen: {candidate_name(chosen)}, used: {params['used']}; wrote {args.weights / context.CONTEXT_FILE} "
           f"and {args.report}")
 
 
-def markdown(verdicts: dict, chosen: tuple[str, bool, float], params: dict, scores: dict) -> str:
+def markdown(verdicts: dict, chosen: tuple[str, bool, float], params: dict, scores: dict,
+             unseen: dict | None) -> str:
     first = next(iter(verdicts.values()))
     lines = ["# Context in record mode", "",
              f"Fitted on the out-of-fold beat-model answers of {len(params['fitted_on'])} training patients "
@@ -215,6 +236,12 @@ def markdown(verdicts: dict, chosen: tuple[str, bool, float], params: dict, scor
     lines += ["", f"Chosen: {candidate_name(chosen)}; "
               + ("used in record mode." if params["used"] else "not used in record mode (no candidate helps on all "
                                                               "three)."), ""]
+    for name, s in (unseen or {}).items():
+        lines += [f"## SVDB unseen by both models, {name}", "",
+                  "The beat model trained without SVDB (training's leave-one-database-out model, with the shipped "
+                  "offsets) and the chosen context fitted on MIT-BIH DS1 alone; reference beats.", "",
+                  evaluation.markdown_table(s["five_class"]), "", "AAMI view:", "",
+                  evaluation.markdown_table(s["aami"]), ""]
     for name, s in scores.items():
         lines += [f"## DS2, {name} (reference beats; context from the reference annotation)", "",
                   evaluation.markdown_table(s["five_class"]), "", "AAMI view:", "",

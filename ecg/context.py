@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import Rolling
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -38,17 +39,27 @@ QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
 
 
+def _rolling(values: np.ndarray) -> Rolling:
+    """A centred window of 2 * CONTEXT_BEATS + 1 beats, shortened at the record's ends."""
+    return pd.Series(values).rolling(2 * CONTEXT_BEATS + 1, center=True, min_periods=1)
+
+
+def _rr_before_and_local(samples: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat (at least two): the RR interval before it (the first beat's taken from the one after) and the
+    local median RR, in seconds."""
+    before = np.diff(samples, prepend=2 * samples[0] - samples[1]) / fs
+    return before, _rolling(before).median().to_numpy()
+
+
 def rr_features(samples: np.ndarray, fs: float) -> np.ndarray:
     """Per beat: RR before and after over the local median RR, their ratio, the local RR in seconds, and RR
     before and after over the record's median RR."""
     samples = np.asarray(samples, dtype=float)
     if len(samples) < 2:
         return np.ones((len(samples), len(RR_COLUMNS)))
-    rr = np.diff(samples) / fs
-    before = np.concatenate([[rr[0]], rr])
-    after = np.concatenate([rr, [rr[-1]]])
-    local = pd.Series(before).rolling(2 * CONTEXT_BEATS + 1, center=True, min_periods=1).median().to_numpy()
-    overall = np.median(rr)
+    before, local = _rr_before_and_local(samples, fs)
+    after = np.append(before[1:], before[-1])
+    overall = np.median(before[1:])
     return np.column_stack([before / local, after / local, before / after, local, before / overall, after / overall])
 
 
@@ -59,14 +70,12 @@ def rhythm_features(samples: np.ndarray, fs: float) -> np.ndarray:
     get a large second; in atrial fibrillation, where an early beat is no atrial premature beat, the
     first is large and the second small."""
     samples = np.asarray(samples, dtype=float)
-    if len(samples) < 3:
+    if len(samples) < 2:
         return np.zeros((len(samples), len(RHYTHM_COLUMNS)))
-    before = np.diff(samples, prepend=2 * samples[0] - samples[1]) / fs
+    before, local = _rr_before_and_local(samples, fs)
     change = np.abs(np.diff(before, prepend=before[0]))
-    window = {"window": 2 * CONTEXT_BEATS + 1, "center": True, "min_periods": 1}
-    local_rr = pd.Series(before).rolling(**window).median().to_numpy()
-    irregularity = pd.Series(change).rolling(**window).quantile(IRREGULARITY_QUANTILE).to_numpy() / local_rr
-    earliness = 1 - before / local_rr
+    irregularity = _rolling(change).quantile(IRREGULARITY_QUANTILE).to_numpy() / local
+    earliness = 1 - before / local
     return np.column_stack([irregularity, earliness / (irregularity + IRREGULARITY_FLOOR)])
 
 

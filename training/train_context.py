@@ -62,21 +62,21 @@ def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np
 def out_of_fold_rows(weights_dir: Path) -> dict:
     """Out-of-fold probabilities, context features, labels, patients and records of the 30-minute records."""
     oof = np.load(weights_dir / inference.OOF_FILE)
-    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": [], "left_out_p": []}
+    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": []}
     pairs = sorted({(str(d), str(r)) for d, r in zip(oof["databases"], oof["records"]) if d in READERS})
     for database, name in pairs:
         mask = (oof["databases"] == database) & (oof["records"] == name)
         p = oof["probabilities"][mask].astype(float)
         rows["p"].append(p)
         if "left_out_probabilities" in oof:
-            rows["left_out_p"].append(oof["left_out_probabilities"][mask].astype(float))
+            rows.setdefault("left_out_p", []).append(oof["left_out_probabilities"][mask].astype(float))
         rows["x"].append(np.column_stack([np.log(p + 1e-6),
                                           context_of(database, READERS[database].read(name), oof["peaks"][mask])]))
         rows["y"].append(oof["labels"][mask])
         rows["group"].append(oof["patients"][mask])
         rows["record"].append(np.full(mask.sum(), f"{database}:{name}"))
         rows["database"].append(np.full(mask.sum(), database))
-    return {k: np.concatenate(v) for k, v in rows.items() if v}
+    return {k: np.concatenate(v) for k, v in rows.items()}
 
 
 def ds2_rows() -> dict:

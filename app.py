@@ -17,8 +17,8 @@ from gradio.components.plot import PlotData
 
 import inference
 import lazy_sessions
+from ecg import context, plots, record
 from ecg import examples as example_beats
-from ecg import plots, record
 from ecg.labels import CLASS_NAMES
 from ecg.preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
 
@@ -101,10 +101,20 @@ STRIP_STATE_SECONDS = 1800
 TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
 
 
+def context_switch_text() -> tuple[str, str]:
+    """The context switch's label and note, from the context model that ships."""
+    params = context.shipped_params(inference.WEIGHTS_DIR)
+    reads = f" ({context.reads(params)})" if params else ""
+    re_decides = f"{context.re_decides(params)} " if params else ""
+    return (f"Read each beat in its context{reads}",
+            f"{re_decides}Fitted on what the beat model answered for patients it never trained on (MIT-BIH DS1 "
+            "and SVDB, cross-validated). Off: the beat model alone.")
+
+
 def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | None, use_context: bool) -> str:
     per_class = " · ".join(f"{c} {n}" for c, n in counts["per_class"].items())
-    source = ("read each beat in its context (RR intervals, how regular the rhythm is, the record's dominant "
-              "beat)" if use_context else "come from the beat model alone")
+    source = (f"read each beat in its context ({context.reads(record.context_params())})" if use_context
+              else "come from the beat model alone")
     rate = f"{counts['mean_heart_rate_bpm']:.0f} bpm" if counts["beats"] > 1 else "n/a"
     parts = [f'<div class="verdict"><div class="verdict-class">{counts["beats"]} beats in '
              f'{counts["duration_s"] / 60:.1f} min</div>',
@@ -169,11 +179,8 @@ def record_tab() -> None:
                            maximum=record.MAX_FS, elem_id="record-fs")
             channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
                                 precision=0, minimum=0, elem_id="record-channel")
-            use_context = gr.Checkbox(value=True, label="Read each beat in its context (RR intervals, how regular "
-                                                        "the rhythm is, the record's dominant beat)",
-                                      info="Fitted on what the beat model answered for patients it never trained "
-                                           "on (MIT-BIH DS1 and SVDB, cross-validated). Off: the beat model alone.",
-                                      elem_id="record-rr")
+            label, note = context_switch_text()
+            use_context = gr.Checkbox(value=True, label=label, info=note, elem_id="record-rr")
             run = gr.Button("Analyze recording", variant="primary", elem_id="analyze-record")
         with gr.Column(scale=3, min_width=300):
             summary = gr.HTML('<div class="verdict-empty">Upload a recording and press Analyze recording.</div>',

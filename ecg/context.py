@@ -4,9 +4,13 @@ dominant beat, as the best inter-patient methods read a beat.
 An atrial premature beat looks like its patient's normal beat but comes early; a
 ventricular one comes early and looks unlike it. A multinomial logistic regression
 reads these measures beside the beat model's log-probabilities and decides between
-N, V and A for the beats the beat model puts in one of those classes. Bundle branch
-blocks are a matter of conduction, not timing, so beats it calls L or R keep its
-answer. Its coefficients are plain numbers in JSON.
+N, V and A. Its scope is one of SCOPES:
+- "nva": only beats the beat model calls N, V or A are re-decided; L and R keep its answer.
+- "all": every beat is re-decided between conducted, V and A, where conducted is N, L or R as the beat
+  model ranks them. A bundle branch block is a matter of conduction, not timing, so an atrial premature
+  beat in a patient with one has the block's shape: the AAMI groups (N with L and R, S, V) are what
+  timing and the patient's own dominant beat can tell.
+Its coefficients are plain numbers in JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from sklearn.preprocessing import StandardScaler
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
 
-CONTEXT_CLASSES = ("N", "V", "A")
+CONTEXT_CLASSES = ("N", "V", "A")  # in scope "all", N stands for every conducted beat: N, L or R
+CONDUCTED = ("N", "L", "R")
+SCOPES = ("nva", "all")
 CONTEXT_BEATS = 10
 CONTEXT_FILE = "context.json"
 RR_COLUMNS = ("rr_before_local", "rr_after_local", "rr_before_over_after", "local_rr_s",
@@ -35,8 +41,10 @@ IRREGULARITY_FLOOR = 0.05
 IRREGULARITY_QUANTILE = 0.25
 FEATURE_SETS = {"rr": RR_COLUMNS, "rr+shape": RR_COLUMNS + SHAPE_COLUMNS,
                 "rr+shape+rhythm": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS}
+FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "rhythm": "how regular the rhythm is"}
 QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
+_CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
 
 
 def _rolling(values: np.ndarray) -> Rolling:
@@ -115,39 +123,66 @@ def input_columns(feature_set: str) -> list[int]:
 
 
 def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanced: bool = False,
-        n_bias: float = 0.0) -> dict:
-    """Fit on beats of N, V and A; returns the parameters as plain lists. `n_bias` is added to N's logit
-    when applied: a larger one keeps more beats N, trading atrial premature beats found for normal ones kept."""
+        scope: str = "nva", n_bias: float = 0.0) -> dict:
+    """Fit on the beats the scope re-decides (in "nva" those labelled N, V or A; in "all" every beat, L and R
+    counted as conducted, N); returns the parameters as plain lists. `n_bias` is added to N's logit when
+    applied: a larger one keeps more beats N, trading atrial premature beats found for normal ones kept."""
+    labels = np.asarray(labels)
+    if scope == "all":
+        labels = np.where(np.isin(labels, CONDUCTED), "N", labels)
+    keep = np.isin(labels, CONTEXT_CLASSES)
+    x, labels = x[keep], labels[keep]
     columns = input_columns(feature_set)
     scaler = StandardScaler().fit(x[:, columns])
     model = LogisticRegression(class_weight="balanced" if balanced else None, max_iter=3000)
     model.fit(scaler.transform(x[:, columns]), labels)
     order = [list(model.classes_).index(c) for c in CONTEXT_CLASSES]
-    return {"classes": list(CONTEXT_CLASSES), "feature_set": feature_set, "balanced": balanced, "n_bias": n_bias,
-            "columns": columns, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+    return {"classes": list(CONTEXT_CLASSES), "feature_set": feature_set, "balanced": balanced, "scope": scope,
+            "n_bias": n_bias, "columns": columns, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
             "coef": model.coef_[order].tolist(), "intercept": model.intercept_[order].tolist()}
 
 
 def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray,
           preprocessed: np.ndarray | None = None) -> np.ndarray:
-    """The beat model's probabilities with N, V and A decided in context; L and R beats keep theirs."""
+    """The beat model's probabilities with N, V and A decided in context, within the model's scope."""
     shape = shape_features(windows, preprocessed)
     x = features(probabilities, rr_features(samples, fs), shape, rhythm_features(samples, fs))
     return rerank(params, probabilities, x)
 
 
 def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Beats the beat model calls N, V or A get the context model's N/V/A distribution; L and R rows stay."""
+    """In scope "nva", beats the beat model calls N, V or A get the context model's N/V/A distribution and L
+    and R rows stay. In scope "all" every beat gets the context's V and A, and its conducted share is split
+    between N, L and R as the beat model splits them. Context models saved before scopes existed are "nva"."""
     x = (x[:, params["columns"]] - np.asarray(params["mean"])) / np.asarray(params["scale"])
     logits = x @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
     logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     share = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    if params.get("scope", "nva") == "all":
+        conducted = probabilities[:, _CONDUCTED]
+        conducted = conducted / np.maximum(conducted.sum(axis=1, keepdims=True), 1e-12)
+        adjusted = np.zeros_like(probabilities)
+        adjusted[:, _CONDUCTED] = share[:, :1] * conducted
+        adjusted[:, _COLUMNS[1:]] = share[:, 1:]
+        return adjusted
     adjusted = probabilities.copy()
     rows = np.isin(probabilities.argmax(axis=1), _COLUMNS)
     adjusted[rows] = 0.0
     adjusted[np.ix_(rows, _COLUMNS)] = share[rows]
     return adjusted
+
+
+def reads(params: dict) -> str:
+    """What a context model reads, in a user's words."""
+    return ", ".join(FEATURE_WORDS[part] for part in params["feature_set"].split("+"))
+
+
+def re_decides(params: dict) -> str:
+    """Which beats a context model re-decides and between what, in a user's words."""
+    if params.get("scope", "nva") == "all":
+        return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A."
+    return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay."
 
 
 @cache

@@ -7,7 +7,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+import inference
 from databases import mitbih
+from ecg import context
 from measure.local_server import running_app
 from measure.synthetic import synthetic_beat, synthetic_ecg
 
@@ -58,6 +60,7 @@ def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_
     summary, strip, _, table, downloads, *_ = client.predict([handle_file(str(csv))], 250, None, True,
                                                              api_name="/analyze_record")
     assert f"{len(peaks)} beats" in summary
+    assert f"in its context ({context.reads(context.shipped_params(inference.WEIGHTS_DIR))})" in summary
     assert len(table["data"]) == len(peaks)
     assert sorted(p.rsplit(".", 1)[-1] for p in downloads) == ["cnn", "csv"]
     with pytest.raises(Exception, match="is not a number"):

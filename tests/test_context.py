@@ -51,16 +51,22 @@ def rhythm_of(rr_before_local, irregularity):
     return np.array([[irregularity, (1 - rr_before_local) / (irregularity + context.IRREGULARITY_FLOOR)]])
 
 
-def made_up_rows():
+NORMAL_PATIENTS = (("N", "N", 1.0, 0.98, 0.02), ("A", "N", 0.6, 0.97, 0.02), ("V", "V", 0.7, 0.3, 0.02),
+                   ("N", "N", 0.6, 0.98, 0.4))
+# A patient with right bundle branch block: conducted beats called R, atrial premature ones too (same shape, early).
+BLOCKED_PATIENTS = (("R", "R", 1.0, 0.98, 0.02), ("A", "R", 0.6, 0.97, 0.02))
+
+
+def made_up_rows(patients=NORMAL_PATIENTS):
     """Beats the beat model calls N whether they are N or A; A beats come early in a regular rhythm, V beats
-    look different, and in fibrillation (an irregular rhythm) early normal-looking beats are N."""
+    look different, and in fibrillation (an irregular rhythm) early normal-looking beats are N. Each entry of
+    `patients`: label, the class the beat model calls, RR before over the local RR, shape correlation, irregularity."""
     rng = np.random.default_rng(0)
     rows, labels = [], []
-    for label, before, shape, irregularity in (("N", 1.0, 0.98, 0.02), ("A", 0.6, 0.97, 0.02),
-                                               ("V", 0.7, 0.3, 0.02), ("N", 0.6, 0.98, 0.4)):
+    for label, called, before, shape, irregularity in patients:
         for _ in range(200):
             p = np.full(5, 0.05)
-            p[3 if label == "V" else 0] = 0.8
+            p["NLRVA".index(called)] = 0.8
             rr = [before + rng.normal(0, 0.03), 1.3 if before < 1 else 1.0, before, 0.8, before, 1.0]
             rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[shape, shape, 0.0]]),
                                          rhythm_of(before, irregularity + rng.normal(0, 0.01)))[0])
@@ -99,6 +105,35 @@ def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrill
     rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
     x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0]] * 2), rhythm)
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
+
+
+def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_patients_bundle_branch_block():
+    x, y = made_up_rows(NORMAL_PATIENTS + BLOCKED_PATIENTS)
+    p = np.tile([0.1, 0.05, 0.7, 0.05, 0.1], (2, 1))
+    early, on_time = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3], [1.0, 1.0, 1.0, 0.8, 1.0, 1.0]
+    rows = context.features(p, np.array([early, on_time]), np.array([[0.97, 0.97, 0.0]] * 2),
+                            np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(1.0, 0.02)]))
+    every_beat = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="all"), p, rows)
+    np.testing.assert_allclose(every_beat.sum(axis=1), 1)
+    assert list(every_beat.argmax(axis=1)) == [4, 2]
+    only_nva = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="nva"), p, rows)
+    np.testing.assert_array_equal(only_nva, p)
+
+
+def test_a_context_model_saved_without_a_scope_re_decides_only_beats_called_n_v_or_a():
+    x, y = made_up_rows(NORMAL_PATIENTS + BLOCKED_PATIENTS)
+    params = context.fit(x, y, "rr+shape+rhythm", scope="all")
+    del params["scope"]
+    p = np.exp(x[:, :5])
+    called_r = p.argmax(axis=1) == 2
+    np.testing.assert_array_equal(context.rerank(params, p, x)[called_r], p[called_r])
+
+
+def test_a_context_model_is_described_by_what_it_reads_and_re_decides():
+    params = {"feature_set": "rr+shape+rhythm", "scope": "all"}
+    assert context.reads(params) == "RR intervals, the record's dominant beat, how regular the rhythm is"
+    assert "conducted (N, L or R" in context.re_decides(params)
+    assert "L and R stay" in context.re_decides({"feature_set": "rr"})
 
 
 def test_a_regular_rhythm_of_one_beat_shape_is_not_turned_into_atrial_premature_beats():
@@ -151,10 +186,10 @@ def test_svdb_unseen_by_both_models_is_scored_on_the_left_out_answers_with_conte
     order = np.random.default_rng(2).permutation(len(y))
     x, y = x[order], y[order]
     data = {"x": x, "y": y, "p": np.exp(x[:, :5]), "database": np.where(np.arange(len(y)) < half, "mitdb", "svdb")}
-    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, 0.0)) is None
+    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0)) is None
     always_n = np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (len(y), 1))
     data["left_out_p"] = always_n
-    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, 0.0))
+    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0))
     svdb_beats = len(y) - half
     alone, with_context = scores["beat model alone"]["five_class"], scores["with context"]["five_class"]
     assert sum(alone["per_class"][c]["support"] for c in "NLRVA") == svdb_beats

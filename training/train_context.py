@@ -5,7 +5,8 @@
 training/train.py keeps, for every training patient, what a fold model that never saw that
 patient answered (weights/oof.npz). The context model is fitted on those answers for
 the 30-minute records (MIT-BIH DS1 and SVDB; PTB-XL's 10 s hold too few beats for a
-rhythm or a dominant beat). Candidates (feature sets, class weighting) are judged by
+rhythm or a dominant beat). Candidates (feature sets, class weighting, which beats context re-decides:
+context.SCOPES, and a bias towards N) are judged by
 patient-wise cross-validation and with each database left out in turn. One is used
 only if, on all three, it raises the mean of AAMI S and V F1 without lowering 5-class
 macro-F1; among those, the one that makes the fewest records lose accuracy against
@@ -31,7 +32,8 @@ from ecg.preprocessing import SAMPLING_RATE
 
 FOLDS = 5
 HARM_MARGIN = 0.01
-MODELS = tuple((feature_set, balanced) for feature_set in context.FEATURE_SETS for balanced in (False, True))
+MODELS = tuple((feature_set, balanced, scope) for feature_set in context.FEATURE_SETS for balanced in (False, True)
+               for scope in context.SCOPES)
 N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 LONG_RECORDS = ("mitdb", "svdb")  # PTB-XL's 10 s hold too few beats for a rhythm or a dominant beat
 READERS = {database: beatset.READERS[database] for database in LONG_RECORDS}
@@ -106,9 +108,8 @@ def helps(before: dict, after: dict) -> bool:
     return after["s_v_f1"] > before["s_v_f1"] and after["macro_f1"] >= before["macro_f1"]
 
 
-def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool]) -> dict:
-    """A context model fitted on the N, V and A beats among `rows`."""
-    rows = rows[np.isin(data["y"][rows], context.CONTEXT_CLASSES)]
+def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool, str]) -> dict:
+    """A context model (feature set, class weighting, scope) fitted on the beats among `rows`."""
     return context.fit(data["x"][rows], data["y"][rows], *model)
 
 
@@ -117,7 +118,7 @@ def labels_by_bias(params: dict, data: dict, rows: np.ndarray) -> dict[float, np
     return {b: labels_of(context.rerank(dict(params, n_bias=b), data["p"][rows], data["x"][rows])) for b in N_BIASES}
 
 
-def held_out_labels(data: dict, model: tuple[str, bool]) -> dict[float, np.ndarray]:
+def held_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[float, np.ndarray]:
     """Every beat labelled by a context model fitted on other patients only, for each N bias."""
     labels = {b: np.empty(len(data["y"]), dtype=object) for b in N_BIASES}
     for fit_on, test in GroupKFold(FOLDS).split(data["x"], data["y"], data["group"]):
@@ -134,14 +135,14 @@ def harmed_records(data: dict, labels: np.ndarray) -> list[str]:
             - np.mean(labels[data["record"] == name] == data["y"][data["record"] == name]) > HARM_MARGIN]
 
 
-def left_out_labels(data: dict, model: tuple[str, bool]) -> dict[str, tuple[np.ndarray, dict[float, np.ndarray]]]:
+def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple[np.ndarray, dict[float, np.ndarray]]]:
     """For each database: its rows, labelled by a context model fitted on the other, for each N bias."""
     return {database: (test, labels_by_bias(fitted(data, np.flatnonzero(data["database"] != database), model),
                                             data, test))
             for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
 
 
-def judge(data: dict, model: tuple[str, bool]) -> dict[tuple[str, bool, float], dict]:
+def judge(data: dict, model: tuple[str, bool, str]) -> dict[tuple[str, bool, str, float], dict]:
     """The verdict on every candidate of this model: cross-validated, harm per record, each database left out."""
     labels, left_out = held_out_labels(data, model), left_out_labels(data, model)
     beat_only = judged(data["y"], labels_of(data["p"]))
@@ -158,7 +159,7 @@ def judge(data: dict, model: tuple[str, bool]) -> dict[tuple[str, bool, float], 
     return verdicts
 
 
-def unseen_svdb(data: dict, chosen: tuple[str, bool, float]) -> dict | None:
+def unseen_svdb(data: dict, chosen: tuple[str, bool, str, float]) -> dict | None:
     """SVDB's beats with SVDB unseen by both models: the beat model trained without it (training's
     leave-one-database-out model) and the chosen context fitted on MIT-BIH alone. None where the
     out-of-fold file predates those answers."""
@@ -167,14 +168,16 @@ def unseen_svdb(data: dict, chosen: tuple[str, bool, float]) -> dict | None:
     rows = np.flatnonzero(data["database"] == "svdb")
     p = data["left_out_p"][rows]
     x = np.column_stack([np.log(p + 1e-6), data["x"][rows, len(BEAT_CLASSES):]])
-    params = dict(fitted(data, np.flatnonzero(data["database"] != "svdb"), chosen[:2]), n_bias=chosen[2])
+    params = dict(fitted(data, np.flatnonzero(data["database"] != "svdb"), chosen[:3]), n_bias=chosen[3])
     return {"beat model alone": evaluation.evaluate(data["y"][rows], labels_of(p), BEAT_CLASSES),
             "with context": evaluation.evaluate(data["y"][rows], labels_of(context.rerank(params, p, x)),
                                                 BEAT_CLASSES)}
 
 
-def candidate_name(candidate: tuple[str, bool, float]) -> str:
-    return f"{candidate[0]}, {'balanced' if candidate[1] else 'unweighted'} classes, N bias {candidate[2]:g}"
+def candidate_name(candidate: tuple[str, bool, str, float]) -> str:
+    scope = "every beat" if candidate[2] == "all" else "beats called N, V or A"
+    return (f"{candidate[0]}, {'balanced' if candidate[1] else 'unweighted'} classes, {scope}, "
+            f"N bias {candidate[3]:g}")
 
 
 def main() -> None:
@@ -194,7 +197,7 @@ def main() -> None:
                   for d, s in v["left_out"].items()) + f"; helps: {v['helps']}")
     eligible = [c for c in verdicts if verdicts[c]["helps"]] or list(verdicts)
     chosen = min(eligible, key=lambda c: (len(verdicts[c]["harmed_records"]), -verdicts[c]["with_context"]["s_v_f1"]))
-    params = fitted(train, np.arange(len(train["y"])), chosen)
+    params = dict(fitted(train, np.arange(len(train["y"])), chosen[:3]), n_bias=chosen[3])
     params["weights_sha256"] = inference.shipped_model().metadata["weights_sha256"]
     params["fitted_on"] = sorted(set(train["group"].tolist()))
     params["cross_validated"] = {k: v for k, v in verdicts[chosen].items() if k != "helps"}
@@ -216,7 +219,7 @@ def main() -> None:
           f"and {args.report}")
 
 
-def markdown(verdicts: dict, chosen: tuple[str, bool, float], params: dict, scores: dict,
+def markdown(verdicts: dict, chosen: tuple[str, bool, str, float], params: dict, scores: dict,
              unseen: dict | None) -> str:
     first = next(iter(verdicts.values()))
     lines = ["# Context in record mode", "",

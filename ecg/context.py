@@ -7,9 +7,11 @@ reads these measures beside the beat model's log-probabilities and decides betwe
 N, V and A. Its scope is one of SCOPES:
 - "nva": only beats the beat model calls N, V or A are re-decided; L and R keep its answer.
 - "all": every beat is re-decided between conducted, V and A, where conducted is N, L or R as the beat
-  model ranks them. A bundle branch block is a matter of conduction, not timing, so an atrial premature
-  beat in a patient with one has the block's shape: the AAMI groups (N with L and R, S, V) are what
-  timing and the patient's own dominant beat can tell.
+  model ranks them, or, with a dominant QRS correlation set, as it ranks them on average over the beats
+  shaped like the record's dominant beat (a patient's conducted beats share one conduction). A bundle
+  branch block is a matter of conduction, not timing, so an atrial premature beat in a patient with one
+  has the block's shape: the AAMI groups (N with L and R, S, V) are what timing and the patient's own
+  dominant beat can tell.
 Its coefficients are plain numbers in JSON.
 """
 
@@ -45,6 +47,7 @@ FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "r
 QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
 _CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
+_QRS_CORRELATION = len(BEAT_CLASSES) + len(RR_COLUMNS) + SHAPE_COLUMNS.index("qrs_template_correlation")
 
 
 def _rolling(values: np.ndarray) -> Rolling:
@@ -150,20 +153,21 @@ def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: floa
     return rerank(params, probabilities, x)
 
 
-def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray:
+def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray, records: np.ndarray | None = None) -> np.ndarray:
     """In scope "nva", beats the beat model calls N, V or A get the context model's N/V/A distribution and L
     and R rows stay. In scope "all" every beat gets the context's V and A, and its conducted share is split
-    between N, L and R as the beat model splits them. Context models saved before scopes existed are "nva"."""
-    x = (x[:, params["columns"]] - np.asarray(params["mean"])) / np.asarray(params["scale"])
-    logits = x @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
+    between N, L and R by `conducted_split`. Context models saved before scopes existed are "nva". `records`
+    names each row's record where rows of several are reranked at once (None: all of one record)."""
+    scaled = (x[:, params["columns"]] - np.asarray(params["mean"])) / np.asarray(params["scale"])
+    logits = scaled @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
     logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     share = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     if params.get("scope", "nva") == "all":
-        conducted = probabilities[:, _CONDUCTED]
-        conducted = conducted / np.maximum(conducted.sum(axis=1, keepdims=True), 1e-12)
+        split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
+                                params.get("dominant_qrs_correlation"), records)
         adjusted = np.zeros_like(probabilities)
-        adjusted[:, _CONDUCTED] = share[:, :1] * conducted
+        adjusted[:, _CONDUCTED] = share[:, :1] * split
         adjusted[:, _COLUMNS[1:]] = share[:, 1:]
         return adjusted
     adjusted = probabilities.copy()
@@ -173,6 +177,24 @@ def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray) -> np.ndarray
     return adjusted
 
 
+def conducted_split(probabilities: np.ndarray, qrs_correlation: np.ndarray, conducted_share: np.ndarray,
+                    dominant_correlation: float | None, records: np.ndarray | None = None) -> np.ndarray:
+    """How each beat's conducted share divides between N, L and R: as the beat model splits it or, where
+    `dominant_correlation` is set, for the beats whose QRS correlates with the record's dominant beat at least
+    that much, as the beat model splits it on average over those of them context calls conducted. A patient's
+    conducted beats share one conduction, and the record's many beats tell it more surely than one."""
+    split = probabilities[:, _CONDUCTED] / np.maximum(probabilities[:, _CONDUCTED].sum(axis=1, keepdims=True), 1e-12)
+    if dominant_correlation is None:
+        return split
+    records = np.zeros(len(split)) if records is None else np.asarray(records)
+    for record in np.unique(records):
+        like = (records == record) & (qrs_correlation >= dominant_correlation)
+        voters = like & (conducted_share >= 0.5)
+        if voters.any():
+            split[like] = split[voters].mean(axis=0)
+    return split
+
+
 def reads(params: dict) -> str:
     """What a context model reads, in a user's words."""
     return ", ".join(FEATURE_WORDS[part] for part in params["feature_set"].split("+"))
@@ -180,6 +202,9 @@ def reads(params: dict) -> str:
 
 def re_decides(params: dict) -> str:
     """Which beats a context model re-decides and between what, in a user's words."""
+    if params.get("scope", "nva") == "all" and params.get("dominant_qrs_correlation") is not None:
+        return ("Every beat is re-decided between conducted, V and A; conducted beats shaped like the record's "
+                "dominant beat share one of N, L or R, the one the beat model gives them most on average.")
     if params.get("scope", "nva") == "all":
         return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A."
     return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay."

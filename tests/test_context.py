@@ -120,6 +120,26 @@ def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_pat
     np.testing.assert_array_equal(only_nva, p)
 
 
+def test_beats_shaped_like_the_dominant_beat_share_the_conduction_the_beat_model_gives_them_most_in_their_record():
+    p = np.array([[0.5, 0.4, 0.0, 0.05, 0.05],  # record a: dominant-like beats mostly L on average
+                  [0.3, 0.6, 0.0, 0.05, 0.05],
+                  [0.2, 0.7, 0.0, 0.05, 0.05],
+                  [0.9, 0.0, 0.0, 0.05, 0.05],  # record a, another QRS shape: keeps its own split
+                  [0.6, 0.0, 0.3, 0.05, 0.05],  # record b: its own dominant conduction, N
+                  [0.4, 0.0, 0.5, 0.05, 0.05]])
+    correlation = np.array([0.99, 0.97, 0.98, 0.5, 0.99, 0.96])
+    records = np.array(["a", "a", "a", "a", "b", "b"])
+    conducted = np.full(6, 0.9)
+    own = context.conducted_split(p, correlation, conducted, None, records)
+    shared = context.conducted_split(p, correlation, conducted, 0.9, records)
+    assert list(own.argmax(axis=1)) == [0, 1, 1, 0, 0, 2]
+    assert list(shared.argmax(axis=1)) == [1, 1, 1, 0, 0, 0]
+    np.testing.assert_allclose(shared[3], own[3])
+    np.testing.assert_allclose(shared.sum(axis=1), 1)
+    v_called = context.conducted_split(p, correlation, np.array([0.9, 0.1, 0.1, 0.9, 0.9, 0.9]), 0.9, records)
+    assert list(v_called[:3].argmax(axis=1)) == [0, 0, 0], "beats context calls V or A do not vote"
+
+
 def test_a_context_model_saved_without_a_scope_re_decides_only_beats_called_n_v_or_a():
     x, y = made_up_rows(NORMAL_PATIENTS + BLOCKED_PATIENTS)
     params = context.fit(x, y, "rr+shape+rhythm", scope="all")
@@ -185,11 +205,12 @@ def test_svdb_unseen_by_both_models_is_scored_on_the_left_out_answers_with_conte
     half = len(y) // 2
     order = np.random.default_rng(2).permutation(len(y))
     x, y = x[order], y[order]
-    data = {"x": x, "y": y, "p": np.exp(x[:, :5]), "database": np.where(np.arange(len(y)) < half, "mitdb", "svdb")}
-    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0)) is None
+    data = {"x": x, "y": y, "p": np.exp(x[:, :5]), "database": np.where(np.arange(len(y)) < half, "mitdb", "svdb"),
+            "record": np.where(np.arange(len(y)) < half, "mitdb:1", "svdb:1")}
+    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0, None)) is None
     always_n = np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (len(y), 1))
     data["left_out_p"] = always_n
-    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0))
+    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0, None))
     svdb_beats = len(y) - half
     alone, with_context = scores["beat model alone"]["five_class"], scores["with context"]["five_class"]
     assert sum(alone["per_class"][c]["support"] for c in "NLRVA") == svdb_beats

@@ -6,11 +6,13 @@ training/train.py keeps, for every training patient, what a fold model that neve
 patient answered (weights/oof.npz). The context model is fitted on those answers for
 the 30-minute records (MIT-BIH DS1 and SVDB; PTB-XL's 10 s hold too few beats for a
 rhythm or a dominant beat). Candidates (feature sets, class weighting, which beats context re-decides:
-context.SCOPES, and a bias towards N) are judged by
+context.SCOPES, a bias towards N and, re-deciding every beat, how alike a beat's QRS must be to the record's
+dominant beat to share its conduction) are judged by
 patient-wise cross-validation and with each database left out in turn. One is used
 only if, on all three, it raises the mean of AAMI S and V F1 without lowering 5-class
 macro-F1; among those, the one that makes the fewest records lose accuracy against
-the beat model wins. DS2 is scored once, at the end.
+the beat model wins, then the best S/V F1, then (for candidates that differ only in how
+conducted beats split between N, L and R) the best 5-class macro-F1. DS2 is scored once, at the end.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ HARM_MARGIN = 0.01
 MODELS = tuple((feature_set, balanced, scope) for feature_set in context.FEATURE_SETS for balanced in (False, True)
                for scope in context.SCOPES)
 N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+# QRS correlation with the record's dominant beat from which a conducted beat takes its conduction (None: its own)
+DOMINANT_CORRELATIONS = (None, 0.8, 0.9, 0.95)
 LONG_RECORDS = ("mitdb", "svdb")  # PTB-XL's 10 s hold too few beats for a rhythm or a dominant beat
 READERS = {database: beatset.READERS[database] for database in LONG_RECORDS}
 FOLDERS = {"mitdb": mitbih.default_data_dir, "svdb": svdb.default_dir}
@@ -83,13 +87,14 @@ def out_of_fold_rows(weights_dir: Path) -> dict:
 
 def ds2_rows() -> dict:
     """The shipped beat model's answers and context features on DS2's reference beats."""
-    rows = {"p": [], "x": [], "y": []}
+    rows = {"p": [], "x": [], "y": [], "record": []}
     for number in mitbih.DS2:
         labelled = mitbih.read(str(number))
         p = inference.predict_proba(record.beat_windows(labelled.signal, labelled.peaks)).astype(float)
         rows["p"].append(p)
         rows["x"].append(np.column_stack([np.log(p + 1e-6), context_of("mitdb", labelled, labelled.peaks)]))
         rows["y"].append(labelled.labels)
+        rows["record"].append(np.full(len(p), str(number)))
     return {k: np.concatenate(v) for k, v in rows.items()}
 
 
@@ -113,18 +118,22 @@ def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool, str]) -> dict:
     return context.fit(data["x"][rows], data["y"][rows], *model)
 
 
-def labels_by_bias(params: dict, data: dict, rows: np.ndarray) -> dict[float, np.ndarray]:
-    """The labels of `rows` with each candidate N bias."""
-    return {b: labels_of(context.rerank(dict(params, n_bias=b), data["p"][rows], data["x"][rows])) for b in N_BIASES}
+def labels_by_bias(params: dict, data: dict, rows: np.ndarray) -> dict[tuple[float, float | None], np.ndarray]:
+    """The labels of `rows` with each candidate N bias and, re-deciding every beat, dominant QRS correlation."""
+    dominant = DOMINANT_CORRELATIONS if params["scope"] == "all" else (None,)
+    return {(b, d): labels_of(context.rerank(dict(params, n_bias=b, dominant_qrs_correlation=d), data["p"][rows],
+                                             data["x"][rows], data["record"][rows]))
+            for b in N_BIASES for d in dominant}
 
 
-def held_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[float, np.ndarray]:
-    """Every beat labelled by a context model fitted on other patients only, for each N bias."""
-    labels = {b: np.empty(len(data["y"]), dtype=object) for b in N_BIASES}
+def held_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[tuple[float, float | None], np.ndarray]:
+    """Every beat labelled by a context model fitted on other patients only, for each N bias (and dominant
+    QRS correlation)."""
+    labels: dict = {}
     for fit_on, test in GroupKFold(FOLDS).split(data["x"], data["y"], data["group"]):
-        for b, answer in labels_by_bias(fitted(data, fit_on, model), data, test).items():
-            labels[b][test] = answer
-    return {b: v.astype(str) for b, v in labels.items()}
+        for key, answer in labels_by_bias(fitted(data, fit_on, model), data, test).items():
+            labels.setdefault(key, np.empty(len(data["y"]), dtype=object))[test] = answer
+    return {key: v.astype(str) for key, v in labels.items()}
 
 
 def harmed_records(data: dict, labels: np.ndarray) -> list[str]:
@@ -135,31 +144,32 @@ def harmed_records(data: dict, labels: np.ndarray) -> list[str]:
             - np.mean(labels[data["record"] == name] == data["y"][data["record"] == name]) > HARM_MARGIN]
 
 
-def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple[np.ndarray, dict[float, np.ndarray]]]:
-    """For each database: its rows, labelled by a context model fitted on the other, for each N bias."""
+def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple[np.ndarray, dict]]:
+    """For each database: its rows, labelled by a context model fitted on the other, for each N bias (and
+    dominant QRS correlation)."""
     return {database: (test, labels_by_bias(fitted(data, np.flatnonzero(data["database"] != database), model),
                                             data, test))
             for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
 
 
-def judge(data: dict, model: tuple[str, bool, str]) -> dict[tuple[str, bool, str, float], dict]:
+def judge(data: dict, model: tuple[str, bool, str]) -> dict[tuple, dict]:
     """The verdict on every candidate of this model: cross-validated, harm per record, each database left out."""
     labels, left_out = held_out_labels(data, model), left_out_labels(data, model)
     beat_only = judged(data["y"], labels_of(data["p"]))
     verdicts = {}
-    for b in N_BIASES:
-        verdict = {"beat_model": beat_only, "with_context": judged(data["y"], labels[b]),
-                   "harmed_records": harmed_records(data, labels[b]),
+    for key, answer in labels.items():
+        verdict = {"beat_model": beat_only, "with_context": judged(data["y"], answer),
+                   "harmed_records": harmed_records(data, answer),
                    "left_out": {d: {"beat_model": judged(data["y"][rows], labels_of(data["p"][rows])),
-                                    "with_context": judged(data["y"][rows], answers[b])}
+                                    "with_context": judged(data["y"][rows], answers[key])}
                                 for d, (rows, answers) in left_out.items()}}
         verdict["helps"] = (helps(beat_only, verdict["with_context"])
                             and all(helps(s["beat_model"], s["with_context"]) for s in verdict["left_out"].values()))
-        verdicts[(*model, b)] = verdict
+        verdicts[(*model, *key)] = verdict
     return verdicts
 
 
-def unseen_svdb(data: dict, chosen: tuple[str, bool, str, float]) -> dict | None:
+def unseen_svdb(data: dict, chosen: tuple[str, bool, str, float, float | None]) -> dict | None:
     """SVDB's beats with SVDB unseen by both models: the beat model trained without it (training's
     leave-one-database-out model) and the chosen context fitted on MIT-BIH alone. None where the
     out-of-fold file predates those answers."""
@@ -168,16 +178,23 @@ def unseen_svdb(data: dict, chosen: tuple[str, bool, str, float]) -> dict | None
     rows = np.flatnonzero(data["database"] == "svdb")
     p = data["left_out_p"][rows]
     x = np.column_stack([np.log(p + 1e-6), data["x"][rows, len(BEAT_CLASSES):]])
-    params = dict(fitted(data, np.flatnonzero(data["database"] != "svdb"), chosen[:3]), n_bias=chosen[3])
+    params = chosen_params(data, np.flatnonzero(data["database"] != "svdb"), chosen)
     return {"beat model alone": evaluation.evaluate(data["y"][rows], labels_of(p), BEAT_CLASSES),
-            "with context": evaluation.evaluate(data["y"][rows], labels_of(context.rerank(params, p, x)),
+            "with context": evaluation.evaluate(data["y"][rows],
+                                                labels_of(context.rerank(params, p, x, data["record"][rows])),
                                                 BEAT_CLASSES)}
 
 
-def candidate_name(candidate: tuple[str, bool, str, float]) -> str:
+def chosen_params(data: dict, rows: np.ndarray, chosen: tuple[str, bool, str, float, float | None]) -> dict:
+    """The chosen candidate fitted on `rows`: its model with its N bias and dominant QRS correlation."""
+    return dict(fitted(data, rows, chosen[:3]), n_bias=chosen[3], dominant_qrs_correlation=chosen[4])
+
+
+def candidate_name(candidate: tuple[str, bool, str, float, float | None]) -> str:
     scope = "every beat" if candidate[2] == "all" else "beats called N, V or A"
+    dominant = "" if candidate[4] is None else f", conduction from dominant-like beats (QRS r >= {candidate[4]:g})"
     return (f"{candidate[0]}, {'balanced' if candidate[1] else 'unweighted'} classes, {scope}, "
-            f"N bias {candidate[3]:g}")
+            f"N bias {candidate[3]:g}{dominant}")
 
 
 def main() -> None:
@@ -196,8 +213,9 @@ def main() -> None:
                   f"{d} left out S/V {s['beat_model']['s_v_f1']:.3f} -> {s['with_context']['s_v_f1']:.3f}"
                   for d, s in v["left_out"].items()) + f"; helps: {v['helps']}")
     eligible = [c for c in verdicts if verdicts[c]["helps"]] or list(verdicts)
-    chosen = min(eligible, key=lambda c: (len(verdicts[c]["harmed_records"]), -verdicts[c]["with_context"]["s_v_f1"]))
-    params = dict(fitted(train, np.arange(len(train["y"])), chosen[:3]), n_bias=chosen[3])
+    chosen = min(eligible, key=lambda c: (len(verdicts[c]["harmed_records"]), -verdicts[c]["with_context"]["s_v_f1"],
+                                          -verdicts[c]["with_context"]["macro_f1"]))
+    params = chosen_params(train, np.arange(len(train["y"])), chosen)
     params["weights_sha256"] = inference.shipped_model().metadata["weights_sha256"]
     params["fitted_on"] = sorted(set(train["group"].tolist()))
     params["cross_validated"] = {k: v for k, v in verdicts[chosen].items() if k != "helps"}
@@ -207,8 +225,8 @@ def main() -> None:
     unseen = unseen_svdb(train, chosen)
     ds2 = ds2_rows()
     scores = {"beat model alone": evaluation.evaluate(ds2["y"], labels_of(ds2["p"]), BEAT_CLASSES),
-              "with context": evaluation.evaluate(ds2["y"], labels_of(context.rerank(params, ds2["p"], ds2["x"])),
-                                                  BEAT_CLASSES)}
+              "with context": evaluation.evaluate(
+                  ds2["y"], labels_of(context.rerank(params, ds2["p"], ds2["x"], ds2["record"])), BEAT_CLASSES)}
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(markdown(verdicts, chosen, params, scores, unseen))
     for name, s in (unseen or {}).items():
@@ -219,7 +237,7 @@ def main() -> None:
           f"and {args.report}")
 
 
-def markdown(verdicts: dict, chosen: tuple[str, bool, str, float], params: dict, scores: dict,
+def markdown(verdicts: dict, chosen: tuple[str, bool, str, float, float | None], params: dict, scores: dict,
              unseen: dict | None) -> str:
     first = next(iter(verdicts.values()))
     lines = ["# Context in record mode", "",

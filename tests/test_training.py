@@ -34,6 +34,8 @@ def test_classes_and_databases_weigh_the_same_and_patients_weigh_as_balanced():
     assert equal[patients == "a"].sum() == pytest.approx(equal[patients == "b"].sum())
     small = train.FULL_SHARE_BEATS
     assert equal[patients == "q"].sum() / equal[patients == "e"].sum() == pytest.approx(10 / small)
+    full_from_ten = train.draw_weights(labels, patients, databases, 1.0, full_share_beats=10)
+    assert full_from_ten[patients == "q"].sum() == pytest.approx(full_from_ten[patients == "e"].sum())
     by_beat = train.draw_weights(labels, patients, databases, 0.0)
     assert np.allclose(by_beat[:200], by_beat[0])
     halfway = train.draw_weights(labels, patients, databases, 0.5)

@@ -79,6 +79,7 @@ class Recipe:
     class_prior: float = 0.5  # a class is drawn in proportion to its count^class_prior
     adversary_weight: float = 0.0  # strength of the patient adversary's reversed gradient (0: none)
     lead_views: float = 0.0  # share of PTB-XL draws shown in one of ptbxl.VIEW_LEADS instead of lead II
+    full_share_beats: int = FULL_SHARE_BEATS  # beats of a class from which a database gets a full share of it
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     dilations: tuple[int, ...] = DILATIONS
@@ -89,8 +90,9 @@ class Recipe:
     @property
     def draws(self) -> str:
         views = f", lead views {self.lead_views:g}" if self.lead_views else ""
+        share = f", full share from {self.full_share_beats} beats" if self.full_share_beats != FULL_SHARE_BEATS else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{views}")
+                f"adversary {self.adversary_weight:g}{views}{share}")
 
     @property
     def model_config(self) -> dict:
@@ -116,6 +118,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lead-views", type=float, nargs="+", default=[Recipe.lead_views],
                    help="candidates, chosen by cross-validation: share of PTB-XL draws shown as lead I, aVF or "
                         "V5 saw the beat instead of lead II (0, never)")
+    p.add_argument("--full-share-beats", type=int, default=FULL_SHARE_BEATS,
+                   help="within a class, a database with this many beats of it weighs as much as any other; one "
+                        "with fewer, proportionally less")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -152,16 +157,17 @@ def label_indices(labels: np.ndarray) -> np.ndarray:
 
 
 def draw_weights(labels: np.ndarray, patients: np.ndarray, databases: np.ndarray,
-                 patient_balance: float, class_prior: float = 0.0) -> np.ndarray:
+                 patient_balance: float, class_prior: float = 0.0,
+                 full_share_beats: int = FULL_SHARE_BEATS) -> np.ndarray:
     """Probability of drawing each beat: a class weighs count^class_prior (0, every class the same; 1, as
     often as it occurs); within a class, every database with
-    FULL_SHARE_BEATS beats of it weighs the same (one with fewer, proportionally less), so that no
+    `full_share_beats` beats of it weighs the same (one with fewer, proportionally less), so that no
     recorder marks a class; within a database, a patient weighs count^(1 - patient_balance)."""
     weights = np.zeros(len(labels))
     for c in np.unique(labels):
         in_class = labels == c
         names, counts = np.unique(databases[in_class], return_counts=True)
-        shares = np.minimum(1.0, counts / FULL_SHARE_BEATS)
+        shares = np.minimum(1.0, counts / full_share_beats)
         for name, share in zip(names, shares / shares.sum()):
             rows = in_class & (databases == name)
             _, inverse, per_patient = np.unique(patients[rows], return_inverse=True, return_counts=True)
@@ -292,7 +298,8 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema_decay), use_buffers=True)
     models = dict(zip(WEIGHT_KINDS, (model, averaged.module)))
     y = label_indices(train.labels)
-    p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior)
+    p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior,
+                     recipe.full_share_beats)
     rival, patient = None, None
     if recipe.adversary_weight:
         patient_names, patient = np.unique(train.patients, return_inverse=True)
@@ -691,7 +698,7 @@ def main() -> None:
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
-                      seed=args.seed)
+                      full_share_beats=args.full_share_beats, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     beats = beatset.load(sources)
@@ -743,6 +750,8 @@ def main() -> None:
         options += f" --noise-penalty {args.noise_penalty:g}"
     if args.price_placement:
         options += " --price-placement"
+    if args.full_share_beats != FULL_SHARE_BEATS:
+        options += f" --full-share-beats {args.full_share_beats}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:

@@ -118,8 +118,9 @@ def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool, str]) -> dict:
     return context.fit(data["x"][rows], data["y"][rows], *model)
 
 
-def labels_by_bias(params: dict, data: dict, rows: np.ndarray) -> dict[tuple[float, float | None], np.ndarray]:
-    """The labels of `rows` with each candidate N bias and, re-deciding every beat, dominant QRS correlation."""
+def labels_by_setting(params: dict, data: dict, rows: np.ndarray) -> dict[tuple[float, float | None], np.ndarray]:
+    """The labels of `rows` for each setting applied after fitting: N bias and, re-deciding every beat, dominant
+    QRS correlation."""
     dominant = DOMINANT_CORRELATIONS if params["scope"] == "all" else (None,)
     return {(b, d): labels_of(context.rerank(dict(params, n_bias=b, dominant_qrs_correlation=d), data["p"][rows],
                                              data["x"][rows], data["record"][rows]))
@@ -131,7 +132,7 @@ def held_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[tuple[floa
     QRS correlation)."""
     labels: dict = {}
     for fit_on, test in GroupKFold(FOLDS).split(data["x"], data["y"], data["group"]):
-        for key, answer in labels_by_bias(fitted(data, fit_on, model), data, test).items():
+        for key, answer in labels_by_setting(fitted(data, fit_on, model), data, test).items():
             labels.setdefault(key, np.empty(len(data["y"]), dtype=object))[test] = answer
     return {key: v.astype(str) for key, v in labels.items()}
 
@@ -147,7 +148,7 @@ def harmed_records(data: dict, labels: np.ndarray) -> list[str]:
 def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple[np.ndarray, dict]]:
     """For each database: its rows, labelled by a context model fitted on the other, for each N bias (and
     dominant QRS correlation)."""
-    return {database: (test, labels_by_bias(fitted(data, np.flatnonzero(data["database"] != database), model),
+    return {database: (test, labels_by_setting(fitted(data, np.flatnonzero(data["database"] != database), model),
                                             data, test))
             for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
 

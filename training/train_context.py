@@ -149,7 +149,7 @@ def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple
     """For each database: its rows, labelled by a context model fitted on the other, for each N bias (and
     dominant QRS correlation)."""
     return {database: (test, labels_by_setting(fitted(data, np.flatnonzero(data["database"] != database), model),
-                                            data, test))
+                                               data, test))
             for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
 
 

@@ -47,7 +47,9 @@ FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "r
 QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
 _CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
-_QRS_CORRELATION = len(BEAT_CLASSES) + len(RR_COLUMNS) + SHAPE_COLUMNS.index("qrs_template_correlation")
+# The columns of `features`: the beat model's log-probabilities, then every candidate input.
+_FEATURE_NAMES = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS
+_QRS_CORRELATION = _FEATURE_NAMES.index("qrs_template_correlation")
 
 
 def _rolling(values: np.ndarray) -> Rolling:
@@ -120,9 +122,8 @@ def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray, rhyth
 
 def input_columns(feature_set: str) -> list[int]:
     """Which columns of `features` a model with this feature set reads."""
-    named = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS
     wanted = set(FEATURE_SETS[feature_set])
-    return [i for i, name in enumerate(named) if name == "p" or name in wanted]
+    return [i for i, name in enumerate(_FEATURE_NAMES) if name == "p" or name in wanted]
 
 
 def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanced: bool = False,
@@ -163,7 +164,7 @@ def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray, records: np.n
     logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
     logits -= logits.max(axis=1, keepdims=True)
     share = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    if params.get("scope", "nva") == "all":
+    if _scope(params) == "all":
         split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
                                 params.get("dominant_qrs_correlation"), records)
         adjusted = np.zeros_like(probabilities)
@@ -183,7 +184,8 @@ def conducted_split(probabilities: np.ndarray, qrs_correlation: np.ndarray, cond
     `dominant_correlation` is set, for the beats whose QRS correlates with the record's dominant beat at least
     that much, as the beat model splits it on average over those of them context calls conducted. A patient's
     conducted beats share one conduction, and the record's many beats tell it more surely than one."""
-    split = probabilities[:, _CONDUCTED] / np.maximum(probabilities[:, _CONDUCTED].sum(axis=1, keepdims=True), 1e-12)
+    conducted = probabilities[:, _CONDUCTED]
+    split = conducted / np.maximum(conducted.sum(axis=1, keepdims=True), 1e-12)
     if dominant_correlation is None:
         return split
     records = np.zeros(len(split)) if records is None else np.asarray(records)
@@ -195,6 +197,11 @@ def conducted_split(probabilities: np.ndarray, qrs_correlation: np.ndarray, cond
     return split
 
 
+def _scope(params: dict) -> str:
+    """A context model's scope; those saved before scopes existed re-decide only beats called N, V or A."""
+    return params.get("scope", "nva")
+
+
 def reads(params: dict) -> str:
     """What a context model reads, in a user's words."""
     return ", ".join(FEATURE_WORDS[part] for part in params["feature_set"].split("+"))
@@ -202,12 +209,12 @@ def reads(params: dict) -> str:
 
 def re_decides(params: dict) -> str:
     """Which beats a context model re-decides and between what, in a user's words."""
-    if params.get("scope", "nva") == "all" and params.get("dominant_qrs_correlation") is not None:
+    if _scope(params) == "nva":
+        return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay."
+    if params.get("dominant_qrs_correlation") is not None:
         return ("Every beat is re-decided between conducted, V and A; conducted beats shaped like the record's "
                 "dominant beat share one of N, L or R, the one the beat model gives them most on average.")
-    if params.get("scope", "nva") == "all":
-        return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A."
-    return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay."
+    return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A."
 
 
 @cache

@@ -2,9 +2,13 @@
 dominant beat, as the best inter-patient methods read a beat.
 
 An atrial premature beat looks like its patient's normal beat but comes early; a
-ventricular one comes early and looks unlike it. A multinomial logistic regression
-reads these measures beside the beat model's log-probabilities and decides between
-N, V and A. Its scope is one of SCOPES:
+ventricular one comes early and looks unlike it. A learner (one of LEARNERS) reads these measures beside the
+beat model's log-probabilities and decides between N, V and A:
+- "logistic": a multinomial logistic regression, its coefficients plain numbers in the JSON file;
+- "trees": gradient-boosted trees, which can read measures together (an early beat in a regular rhythm, not
+  an early beat in atrial fibrillation), saved beside the JSON file by skops, which rebuilds only the
+  scikit-learn types it is told to trust (no pickle).
+Its scope is one of SCOPES:
 - "nva": only beats the beat model calls N, V or A are re-decided; L and R keep its answer.
 - "all": every beat is re-decided between conducted, V and A, where conducted is N, L or R as the beat
   model ranks them, or, with a dominant QRS correlation set, as it ranks them on average over the beats
@@ -12,18 +16,20 @@ N, V and A. Its scope is one of SCOPES:
   branch block is a matter of conduction, not timing, so an atrial premature beat in a patient with one
   has the block's shape: the AAMI groups (N with L and R, S, V) are what timing and the patient's own
   dominant beat can tell.
-Its coefficients are plain numbers in JSON.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import skops.io
 from pandas.api.typing import Rolling
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -33,8 +39,18 @@ from ecg.preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
 CONTEXT_CLASSES = ("N", "V", "A")  # in scope "all", N stands for every conducted beat: N, L or R
 CONDUCTED = ("N", "L", "R")
 SCOPES = ("nva", "all")
+LEARNERS = ("logistic", "trees")
 CONTEXT_BEATS = 10
 CONTEXT_FILE = "context.json"
+TREES_FILE = "context_trees.skops"
+# Fixed before any candidate was judged, not tuned: 200 rounds of trees with at most 15 leaves each.
+TREE_SETTINGS = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 15, "l2_regularization": 1.0,
+                 "early_stopping": False, "random_state": 0}
+# What skops may rebuild from TREES_FILE: a fitted HistGradientBoostingClassifier's parts, nothing else.
+TRUSTED_TREE_TYPES = ["sklearn._loss._loss.CyHalfMultinomialLoss", "sklearn._loss.link.Interval",
+                      "sklearn._loss.link.MultinomialLogit", "sklearn._loss.loss.HalfMultinomialLoss",
+                      "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+                      "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 RR_COLUMNS = ("rr_before_local", "rr_after_local", "rr_before_over_after", "local_rr_s",
               "rr_before_global", "rr_after_global")
 SHAPE_COLUMNS = ("template_correlation", "qrs_template_correlation", "log_qrs_height_ratio")
@@ -127,23 +143,39 @@ def input_columns(feature_set: str) -> list[int]:
 
 
 def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanced: bool = False,
-        scope: str = "nva", n_bias: float = 0.0) -> dict:
+        scope: str = "nva", learner: str = "logistic", n_bias: float = 0.0) -> dict:
     """Fit on the beats the scope re-decides (in "nva" those labelled N, V or A; in "all" every beat, L and R
-    counted as conducted, N); returns the parameters as plain lists. `n_bias` is added to N's logit when
-    applied: a larger one keeps more beats N, trading atrial premature beats found for normal ones kept."""
+    counted as conducted, N). A logistic model's parameters are plain lists; a trees model keeps the fitted
+    trees under "trees" (`save` writes them apart). `n_bias` is added to N's logit when applied: a larger one
+    keeps more beats N, trading atrial premature beats found for normal ones kept."""
     labels = np.asarray(labels)
     if scope == "all":
         labels = np.where(np.isin(labels, CONDUCTED), "N", labels)
     keep = np.isin(labels, CONTEXT_CLASSES)
     x, labels = x[keep], labels[keep]
     columns = input_columns(feature_set)
+    params = {"classes": list(CONTEXT_CLASSES), "feature_set": feature_set, "balanced": balanced, "scope": scope,
+              "learner": learner, "n_bias": n_bias, "columns": columns}
+    weights = "balanced" if balanced else None
+    if learner == "trees":
+        return dict(params, trees=HistGradientBoostingClassifier(class_weight=weights, **TREE_SETTINGS)
+                    .fit(x[:, columns], labels))
     scaler = StandardScaler().fit(x[:, columns])
-    model = LogisticRegression(class_weight="balanced" if balanced else None, max_iter=3000)
-    model.fit(scaler.transform(x[:, columns]), labels)
+    model = LogisticRegression(class_weight=weights, max_iter=3000).fit(scaler.transform(x[:, columns]), labels)
     order = [list(model.classes_).index(c) for c in CONTEXT_CLASSES]
-    return {"classes": list(CONTEXT_CLASSES), "feature_set": feature_set, "balanced": balanced, "scope": scope,
-            "n_bias": n_bias, "columns": columns, "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
-            "coef": model.coef_[order].tolist(), "intercept": model.intercept_[order].tolist()}
+    return dict(params, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(), coef=model.coef_[order].tolist(),
+                intercept=model.intercept_[order].tolist())
+
+
+def logits(params: dict, x: np.ndarray) -> np.ndarray:
+    """The context model's logits for N, V and A, before the N bias: log-probabilities for trees."""
+    inputs = x[:, params["columns"]]
+    if _learner(params) == "trees":
+        trees = params["trees"]
+        order = [list(trees.classes_).index(c) for c in CONTEXT_CLASSES]
+        return np.log(trees.predict_proba(inputs)[:, order] + 1e-12)
+    scaled = (inputs - np.asarray(params["mean"])) / np.asarray(params["scale"])
+    return scaled @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
 
 
 def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray,
@@ -159,11 +191,17 @@ def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray, records: np.n
     and R rows stay. In scope "all" every beat gets the context's V and A, and its conducted share is split
     between N, L and R by `conducted_split`. Context models saved before scopes existed are "nva". `records`
     names each row's record where rows of several are reranked at once (None: all of one record)."""
-    scaled = (x[:, params["columns"]] - np.asarray(params["mean"])) / np.asarray(params["scale"])
-    logits = scaled @ np.asarray(params["coef"]).T + np.asarray(params["intercept"])
-    logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
-    logits -= logits.max(axis=1, keepdims=True)
-    share = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return combine(params, probabilities, x, logits(params, x), records)
+
+
+def combine(params: dict, probabilities: np.ndarray, x: np.ndarray, context_logits: np.ndarray,
+            records: np.ndarray | None = None) -> np.ndarray:
+    """`rerank` from the context model's logits already computed: settings applied after fitting (N bias,
+    dominant QRS correlation) can then be tried without running the model again."""
+    context_logits = context_logits.copy()
+    context_logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
+    context_logits -= context_logits.max(axis=1, keepdims=True)
+    share = np.exp(context_logits) / np.exp(context_logits).sum(axis=1, keepdims=True)
     if _scope(params) == "all":
         split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
                                 params.get("dominant_qrs_correlation"), records)
@@ -197,6 +235,11 @@ def conducted_split(probabilities: np.ndarray, qrs_correlation: np.ndarray, cond
     return split
 
 
+def _learner(params: dict) -> str:
+    """A context model's learner; those saved before learners existed are logistic."""
+    return params.get("learner", "logistic")
+
+
 def _scope(params: dict) -> str:
     """A context model's scope; those saved before scopes existed re-decide only beats called N, V or A."""
     return params.get("scope", "nva")
@@ -217,8 +260,29 @@ def re_decides(params: dict) -> str:
     return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A."
 
 
+def save(params: dict, weights_dir: Path) -> None:
+    """Write a fitted context model beside the weights: CONTEXT_FILE, and for trees TREES_FILE."""
+    weights_dir = Path(weights_dir)
+    trees = weights_dir / TREES_FILE
+    if _learner(params) == "trees":
+        skops.io.dump(params["trees"], trees, compression=zipfile.ZIP_DEFLATED)
+    else:
+        trees.unlink(missing_ok=True)
+    plain = {key: value for key, value in params.items() if key != "trees"}
+    (weights_dir / CONTEXT_FILE).write_text(json.dumps(plain, indent=1))
+
+
 @cache
 def shipped_params(weights_dir: Path) -> dict | None:
     """The fitted context model beside the weights, or None when there is none."""
     path = Path(weights_dir) / CONTEXT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    params = json.loads(path.read_text())
+    if _learner(params) == "trees":
+        trees = Path(weights_dir) / TREES_FILE
+        if not trees.is_file():
+            raise FileNotFoundError(f"{trees} is missing: {CONTEXT_FILE} needs it; rerun "
+                                    "`python -m training.train_context`.")
+        params["trees"] = skops.io.load(trees, trusted=TRUSTED_TREE_TYPES)
+    return params

@@ -51,10 +51,10 @@ def rhythm_of(rr_before_local, irregularity):
     return np.array([[irregularity, (1 - rr_before_local) / (irregularity + context.IRREGULARITY_FLOOR)]])
 
 
-NORMAL_PATIENTS = (("N", "N", 1.0, 0.98, 0.02), ("A", "N", 0.6, 0.97, 0.02), ("V", "V", 0.7, 0.3, 0.02),
+NORMAL_PATIENTS = (("N", "N", 1.0, 0.98, 0.02), ("A", "N", 0.6, 0.98, 0.02), ("V", "V", 0.7, 0.3, 0.02),
                    ("N", "N", 0.6, 0.98, 0.4))
 # A patient with right bundle branch block: conducted beats called R, atrial premature ones too (same shape, early).
-BLOCKED_PATIENTS = (("R", "R", 1.0, 0.98, 0.02), ("A", "R", 0.6, 0.97, 0.02))
+BLOCKED_PATIENTS = (("R", "R", 1.0, 0.98, 0.02), ("A", "R", 0.6, 0.98, 0.02))
 
 
 def made_up_rows(patients=NORMAL_PATIENTS):
@@ -67,16 +67,21 @@ def made_up_rows(patients=NORMAL_PATIENTS):
         for _ in range(200):
             p = np.full(5, 0.05)
             p["NLRVA".index(called)] = 0.8
-            rr = [before + rng.normal(0, 0.03), 1.3 if before < 1 else 1.0, before, 0.8, before, 1.0]
-            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[shape, shape, 0.0]]),
-                                         rhythm_of(before, irregularity + rng.normal(0, 0.01)))[0])
+            rr_before = before + rng.normal(0, 0.03)
+            rr_after = (1.3 if before < 1 else 1.0) + rng.normal(0, 0.03)
+            rr = [rr_before, rr_after, rr_before / rr_after, 0.8, rr_before, rr_after]
+            r = shape + rng.normal(0, 0.01)
+            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[r, r, 0.0]]),
+                                         rhythm_of(rr_before, irregularity + rng.normal(0, 0.01)))[0])
             labels.append(label)
     return np.array(rows), np.array(labels)
 
 
+@pytest.mark.parametrize("learner", context.LEARNERS)
 @pytest.mark.parametrize("feature_set", list(context.FEATURE_SETS))
-def test_context_turns_a_premature_n_looking_beat_into_a_and_leaves_l_and_r_alone(feature_set):
-    params = context.fit(*made_up_rows(), feature_set=feature_set)
+def test_context_turns_a_premature_n_looking_beat_into_a_and_leaves_l_and_r_alone(feature_set, learner):
+    without_fibrillation = [patient for patient in NORMAL_PATIENTS if patient[4] < 0.1]  # RR alone can't tell it
+    params = context.fit(*made_up_rows(without_fibrillation), feature_set=feature_set, learner=learner)
     samples = regular_beats()
     samples[15] -= 0.32 * 360
     windows = np.stack([synthetic_beat(seed=s) for s in range(30)])
@@ -88,18 +93,20 @@ def test_context_turns_a_premature_n_looking_beat_into_a_and_leaves_l_and_r_alon
     np.testing.assert_array_equal(adjusted[20], p[20])
 
 
-def test_a_model_reads_only_the_columns_of_its_feature_set():
+@pytest.mark.parametrize("learner", context.LEARNERS)
+def test_a_model_reads_only_the_columns_of_its_feature_set(learner):
     x, y = made_up_rows()
-    rr_only = context.fit(x, y, feature_set="rr")
+    rr_only = context.fit(x, y, feature_set="rr", learner=learner)
     changed = x.copy()
     changed[:, -5:] = 0.0
     p = np.exp(x[:, :5])
     np.testing.assert_allclose(context.rerank(rr_only, p, x), context.rerank(rr_only, p, changed))
-    assert len(rr_only["mean"]) == 5 + len(context.RR_COLUMNS)
+    assert len(rr_only["columns"]) == 5 + len(context.RR_COLUMNS)
 
 
-def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrillation():
-    params = context.fit(*made_up_rows(), feature_set="rr+shape+rhythm")
+@pytest.mark.parametrize("learner", context.LEARNERS)
+def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrillation(learner):
+    params = context.fit(*made_up_rows(), feature_set="rr+shape+rhythm", learner=learner)
     p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
     early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
     rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
@@ -107,16 +114,17 @@ def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrill
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
-def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_patients_bundle_branch_block():
+@pytest.mark.parametrize("learner", context.LEARNERS)
+def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_patients_bundle_branch_block(learner):
     x, y = made_up_rows(NORMAL_PATIENTS + BLOCKED_PATIENTS)
     p = np.tile([0.1, 0.05, 0.7, 0.05, 0.1], (2, 1))
     early, on_time = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3], [1.0, 1.0, 1.0, 0.8, 1.0, 1.0]
     rows = context.features(p, np.array([early, on_time]), np.array([[0.97, 0.97, 0.0]] * 2),
                             np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(1.0, 0.02)]))
-    every_beat = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="all"), p, rows)
+    every_beat = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="all", learner=learner), p, rows)
     np.testing.assert_allclose(every_beat.sum(axis=1), 1)
     assert list(every_beat.argmax(axis=1)) == [4, 2]
-    only_nva = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="nva"), p, rows)
+    only_nva = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="nva", learner=learner), p, rows)
     np.testing.assert_array_equal(only_nva, p)
 
 
@@ -147,6 +155,32 @@ def test_a_context_model_saved_without_a_scope_re_decides_only_beats_called_n_v_
     p = np.exp(x[:, :5])
     called_r = p.argmax(axis=1) == 2
     np.testing.assert_array_equal(context.rerank(params, p, x)[called_r], p[called_r])
+
+
+def test_a_trees_context_model_answers_the_same_after_saving_and_loading(tmp_path):
+    x, y = made_up_rows()
+    params = dict(context.fit(x, y, "rr+shape+rhythm", balanced=True, scope="all", learner="trees"), n_bias=1.0)
+    context.save(params, tmp_path)
+    assert "trees" not in json.loads((tmp_path / context.CONTEXT_FILE).read_text())
+    loaded = context.shipped_params(tmp_path)
+    p = np.exp(x[:, :5])
+    np.testing.assert_array_equal(context.rerank(loaded, p, x), context.rerank(params, p, x))
+
+
+def test_a_logistic_context_model_saved_over_a_trees_one_leaves_no_trees_behind(tmp_path):
+    x, y = made_up_rows()
+    context.save(context.fit(x, y, learner="trees"), tmp_path)
+    context.save(context.fit(x, y, learner="logistic"), tmp_path)
+    assert not (tmp_path / context.TREES_FILE).exists()
+    assert context.shipped_params(tmp_path)["learner"] == "logistic"
+
+
+def test_a_trees_context_model_without_its_trees_file_says_which_file_is_missing(tmp_path):
+    x, y = made_up_rows()
+    context.save(context.fit(x, y, learner="trees"), tmp_path)
+    (tmp_path / context.TREES_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match=context.TREES_FILE):
+        context.shipped_params(tmp_path)
 
 
 def test_a_context_model_is_described_by_what_it_reads_and_re_decides():
@@ -207,10 +241,10 @@ def test_svdb_unseen_by_both_models_is_scored_on_the_left_out_answers_with_conte
     x, y = x[order], y[order]
     data = {"x": x, "y": y, "p": np.exp(x[:, :5]), "database": np.where(np.arange(len(y)) < half, "mitdb", "svdb"),
             "record": np.where(np.arange(len(y)) < half, "mitdb:1", "svdb:1")}
-    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0, None)) is None
+    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", "logistic", 0.0, None)) is None
     always_n = np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (len(y), 1))
     data["left_out_p"] = always_n
-    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", 0.0, None))
+    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", "logistic", 0.0, None))
     svdb_beats = len(y) - half
     alone, with_context = scores["beat model alone"]["five_class"], scores["with context"]["five_class"]
     assert sum(alone["per_class"][c]["support"] for c in "NLRVA") == svdb_beats

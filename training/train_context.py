@@ -6,8 +6,8 @@ training/train.py keeps, for every training patient, what a fold model that neve
 patient answered (weights/oof.npz). The context model is fitted on those answers for
 the 30-minute records (MIT-BIH DS1 and SVDB; PTB-XL's 10 s hold too few beats for a
 rhythm or a dominant beat). Candidates (feature sets, class weighting, which beats context re-decides:
-context.SCOPES, a bias towards N and, re-deciding every beat, how alike a beat's QRS must be to the record's
-dominant beat to share its conduction) are judged by
+context.SCOPES, the learner: context.LEARNERS, a bias towards N and, re-deciding every beat, how alike a
+beat's QRS must be to the record's dominant beat to share its conduction) are judged by
 patient-wise cross-validation and with each database left out in turn. One is used
 only if, on all three, it raises the mean of AAMI S and V F1 without lowering 5-class
 macro-F1; among those, the one that makes the fewest records lose accuracy against
@@ -18,7 +18,6 @@ conducted beats split between N, L and R) the best 5-class macro-F1. DS2 is scor
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,8 @@ from ecg.preprocessing import SAMPLING_RATE
 
 FOLDS = 5
 HARM_MARGIN = 0.01
-MODELS = tuple((feature_set, balanced, scope) for feature_set in context.FEATURE_SETS for balanced in (False, True)
-               for scope in context.SCOPES)
+MODELS = tuple((feature_set, balanced, scope, learner) for learner in context.LEARNERS
+               for feature_set in context.FEATURE_SETS for balanced in (False, True) for scope in context.SCOPES)
 N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 # QRS correlation with the record's dominant beat from which a conducted beat takes its conduction (None: its own)
 DOMINANT_CORRELATIONS = (None, 0.8, 0.9, 0.95)
@@ -113,8 +112,8 @@ def helps(before: dict, after: dict) -> bool:
     return after["s_v_f1"] > before["s_v_f1"] and after["macro_f1"] >= before["macro_f1"]
 
 
-def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool, str]) -> dict:
-    """A context model (feature set, class weighting, scope) fitted on the beats among `rows`."""
+def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool, str, str]) -> dict:
+    """A context model (feature set, class weighting, scope, learner) fitted on the beats among `rows`."""
     return context.fit(data["x"][rows], data["y"][rows], *model)
 
 
@@ -122,12 +121,13 @@ def labels_by_setting(params: dict, data: dict, rows: np.ndarray) -> dict[tuple[
     """The labels of `rows` for each setting applied after fitting: N bias and, re-deciding every beat, dominant
     QRS correlation."""
     dominant = DOMINANT_CORRELATIONS if params["scope"] == "all" else (None,)
-    return {(b, d): labels_of(context.rerank(dict(params, n_bias=b, dominant_qrs_correlation=d), data["p"][rows],
-                                             data["x"][rows], data["record"][rows]))
+    context_logits = context.logits(params, data["x"][rows])
+    return {(b, d): labels_of(context.combine(dict(params, n_bias=b, dominant_qrs_correlation=d), data["p"][rows],
+                                              data["x"][rows], context_logits, data["record"][rows]))
             for b in N_BIASES for d in dominant}
 
 
-def held_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[tuple[float, float | None], np.ndarray]:
+def held_out_labels(data: dict, model: tuple[str, bool, str, str]) -> dict[tuple[float, float | None], np.ndarray]:
     """Every beat labelled by a context model fitted on other patients only, for each N bias (and dominant
     QRS correlation)."""
     labels: dict = {}
@@ -145,7 +145,7 @@ def harmed_records(data: dict, labels: np.ndarray) -> list[str]:
             - np.mean(labels[data["record"] == name] == data["y"][data["record"] == name]) > HARM_MARGIN]
 
 
-def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple[np.ndarray, dict]]:
+def left_out_labels(data: dict, model: tuple[str, bool, str, str]) -> dict[str, tuple[np.ndarray, dict]]:
     """For each database: its rows, labelled by a context model fitted on the other, for each N bias (and
     dominant QRS correlation)."""
     return {database: (test, labels_by_setting(fitted(data, np.flatnonzero(data["database"] != database), model),
@@ -153,7 +153,7 @@ def left_out_labels(data: dict, model: tuple[str, bool, str]) -> dict[str, tuple
             for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
 
 
-def judge(data: dict, model: tuple[str, bool, str]) -> dict[tuple, dict]:
+def judge(data: dict, model: tuple[str, bool, str, str]) -> dict[tuple, dict]:
     """The verdict on every candidate of this model: cross-validated, harm per record, each database left out."""
     labels, left_out = held_out_labels(data, model), left_out_labels(data, model)
     beat_only = judged(data["y"], labels_of(data["p"]))
@@ -170,7 +170,7 @@ def judge(data: dict, model: tuple[str, bool, str]) -> dict[tuple, dict]:
     return verdicts
 
 
-def unseen_svdb(data: dict, chosen: tuple[str, bool, str, float, float | None]) -> dict | None:
+def unseen_svdb(data: dict, chosen: tuple[str, bool, str, str, float, float | None]) -> dict | None:
     """SVDB's beats with SVDB unseen by both models: the beat model trained without it (training's
     leave-one-database-out model) and the chosen context fitted on MIT-BIH alone. None where the
     out-of-fold file predates those answers."""
@@ -186,16 +186,17 @@ def unseen_svdb(data: dict, chosen: tuple[str, bool, str, float, float | None]) 
                                                 BEAT_CLASSES)}
 
 
-def chosen_params(data: dict, rows: np.ndarray, chosen: tuple[str, bool, str, float, float | None]) -> dict:
+def chosen_params(data: dict, rows: np.ndarray, chosen: tuple[str, bool, str, str, float, float | None]) -> dict:
     """The chosen candidate fitted on `rows`: its model with its N bias and dominant QRS correlation."""
-    return dict(fitted(data, rows, chosen[:3]), n_bias=chosen[3], dominant_qrs_correlation=chosen[4])
+    return dict(fitted(data, rows, chosen[:4]), n_bias=chosen[4], dominant_qrs_correlation=chosen[5])
 
 
-def candidate_name(candidate: tuple[str, bool, str, float, float | None]) -> str:
-    scope = "every beat" if candidate[2] == "all" else "beats called N, V or A"
-    dominant = "" if candidate[4] is None else f", conduction from dominant-like beats (QRS r >= {candidate[4]:g})"
-    return (f"{candidate[0]}, {'balanced' if candidate[1] else 'unweighted'} classes, {scope}, "
-            f"N bias {candidate[3]:g}{dominant}")
+def candidate_name(candidate: tuple[str, bool, str, str, float, float | None]) -> str:
+    feature_set, balanced, scope, learner, n_bias, dominant = candidate
+    scope = "every beat" if scope == "all" else "beats called N, V or A"
+    dominant = "" if dominant is None else f", conduction from dominant-like beats (QRS r >= {dominant:g})"
+    return (f"{learner}, {feature_set}, {'balanced' if balanced else 'unweighted'} classes, {scope}, "
+            f"N bias {n_bias:g}{dominant}")
 
 
 def main() -> None:
@@ -221,7 +222,7 @@ def main() -> None:
     params["fitted_on"] = sorted(set(train["group"].tolist()))
     params["cross_validated"] = {k: v for k, v in verdicts[chosen].items() if k != "helps"}
     params["used"] = verdicts[chosen]["helps"]
-    (args.weights / context.CONTEXT_FILE).write_text(json.dumps(params, indent=1))
+    context.save(params, args.weights)
 
     unseen = unseen_svdb(train, chosen)
     ds2 = ds2_rows()
@@ -234,11 +235,11 @@ def main() -> None:
         print(f"SVDB unseen by both models, {name}: {evaluation.summary_line(s)}")
     for name, s in scores.items():
         print(f"DS2 {name}: {evaluation.summary_line(s)}")
-    print(f"chosen: {candidate_name(chosen)}, used: {params['used']}; wrote {args.weights / context.CONTEXT_FILE} "
+    print(f"chosen: {candidate_name(chosen)}, used: {params['used']}; wrote the context model to {args.weights} "
           f"and {args.report}")
 
 
-def markdown(verdicts: dict, chosen: tuple[str, bool, str, float, float | None], params: dict, scores: dict,
+def markdown(verdicts: dict, chosen: tuple[str, bool, str, str, float, float | None], params: dict, scores: dict,
              unseen: dict | None) -> str:
     first = next(iter(verdicts.values()))
     lines = ["# Context in record mode", "",

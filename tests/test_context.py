@@ -196,6 +196,17 @@ def test_a_regular_rhythm_of_one_beat_shape_is_not_turned_into_atrial_premature_
     assert (table["label"] == "A").sum() <= (table["beat_label"] == "A").sum()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_normal_beats_in_atrial_fibrillation_are_not_turned_into_atrial_premature_beats(seed):
+    rng = np.random.default_rng(seed)
+    at_random_intervals = np.cumsum(rng.uniform(0.4, 1.2, 200)) + 0.5
+    signal, peaks = ecg_with_beats_at(at_random_intervals[at_random_intervals < 119], 120.0)
+    table = record.analyze(signal, 360)
+    assert len(table) == len(peaks)
+    called_a = (table["label"] == "A").sum()
+    assert called_a <= (table["beat_label"] == "A").sum() and called_a < 0.05 * len(table)
+
+
 def test_a_record_whose_peaks_sit_late_is_windowed_on_its_largest_deflection():
     peaks_s = np.arange(0.6, 29.5, 0.8)
     signal, peaks = ecg_with_beats_at(peaks_s, 30.0)

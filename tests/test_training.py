@@ -12,6 +12,7 @@ from conftest import ROOT
 
 import inference
 from databases import beatset, mitbih, ptbxl, svdb
+from ecg.preprocessing import preprocess
 from training import adversary, noise_check, train
 
 
@@ -201,6 +202,23 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
     left_out = np.isin(oof["databases"], list(meta["leave_one_database_out"]))
     np.testing.assert_allclose(oof["left_out_probabilities"][left_out].sum(axis=1), 1, atol=1e-4)
     assert np.isnan(oof["left_out_probabilities"][~left_out]).all()
+
+
+def test_each_saved_fold_model_gives_the_out_of_fold_answers_of_its_own_patients(quick_run):
+    out, _ = quick_run
+    oof = np.load(out / "oof.npz")
+    beats = beatset.load(train.QUICK_SOURCES)
+    np.testing.assert_array_equal(beats.peaks, oof["peaks"])
+    x = torch.as_tensor(preprocess(beats.centred()))
+    models = train.fold_models(out)
+    assert len(models) == len(np.unique(oof["folds"])) == 2
+    for f, model in enumerate(models):
+        held = oof["folds"] == f
+        with torch.no_grad():
+            answers = torch.softmax(model(x[held]), dim=1).numpy()
+        np.testing.assert_allclose(answers, oof["probabilities"][held], atol=1e-4)
+        assert not np.allclose(torch.softmax(models[1 - f](x[held]), dim=1).detach().numpy(),
+                               oof["probabilities"][held], atol=1e-4)
 
 
 def test_quick_training_is_reproducible_with_the_same_seed(quick_run, tmp_path):

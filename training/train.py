@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -44,6 +44,8 @@ from model import DILATIONS, ECGCNN, POOLINGS, WIDTHS, pack
 from training import adversary, augment, noise_check
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
+# The chosen candidate's fold models, beside the weights and, like oof.npz, not committed.
+FOLDS_FILE = "folds.safetensors"
 QUICK_SOURCES = {"mitdb": ["109", "118", "209", "106", "207", "220"], "svdb": ["800", "821"],
                  "ptbxl": ["180", "172", "279", "424", "1", "2"]}
 # Databases left out in turn: the model trained on the rest is scored on the one left out.
@@ -421,6 +423,27 @@ def packed(recipe: Recipe, states: list[dict], offsets: np.ndarray | None = None
     return model.eval()
 
 
+def fold_weights(candidate: dict) -> dict[str, torch.Tensor]:
+    """The chosen candidate's fold models, with its output offsets, as one state dict ("fold<k>.<name>"). Fold
+    model k never saw the patients of fold k (oof.npz's `folds`) and gave their out-of-fold answers, so it
+    answers for those training patients as for a new patient."""
+    return {f"fold{f}.{key}": value.contiguous() for f, states in enumerate(candidate["fold_states"])
+            for key, value in packed(candidate["recipe"], states, candidate["offsets"]).state_dict().items()}
+
+
+def fold_models(folder: Path) -> list[ECGCNN]:
+    """The fold models `fold_weights` saved beside the weights in `folder`, in fold order, for inference."""
+    config = json.loads((Path(folder) / METADATA_FILE).read_text())["model_config"]
+    state = load_file(str(Path(folder) / FOLDS_FILE))
+    models = []
+    for f in range(len({key.split(".", 1)[0] for key in state})):
+        model = ECGCNN(**config)
+        model.load_state_dict({key.split(".", 1)[1]: value for key, value in state.items()
+                               if key.startswith(f"fold{f}.")})
+        models.append(model.eval())
+    return models
+
+
 def ensemble(probabilities: list[np.ndarray]) -> np.ndarray:
     """Members' probabilities -> the ensemble's: softmax of the mean log-probability, as ECGCNN's
     mean of logits gives."""
@@ -733,6 +756,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / WEIGHTS_FILE
     save_file(model.state_dict(), str(weights))
+    save_file(fold_weights(best), str(args.out / FOLDS_FILE))
     np.savez(args.out / OOF_FILE, probabilities=best["probabilities"], labels=beats.labels, patients=beats.patients,
              databases=beats.databases, records=beats.records, peaks=beats.peaks, folds=folds,
              left_out_probabilities=left_out_probabilities)
@@ -822,8 +846,8 @@ def main() -> None:
     print(f"chosen: {recipe.draws}, {kind} weights, {epochs} epochs; out of fold: accuracy "
           f"{five['accuracy']:.4f}, macro-F1 {five['macro_f1']:.3f}; "
           + ", ".join(f"{c} F1 {s['f1']:.3f}" for c, s in five["per_class"].items()))
-    print(f"wrote {weights}, {args.out / METADATA_FILE}, {args.out / 'report.md'}, {args.out / OOF_FILE} "
-          f"in {meta['train_seconds']} s")
+    print(f"wrote {weights}, {args.out / METADATA_FILE}, {args.out / 'report.md'}, {args.out / OOF_FILE}, "
+          f"{args.out / FOLDS_FILE} in {meta['train_seconds']} s")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
+from inference import WeightsError
 
 CONTEXT_CLASSES = ("N", "V", "A")  # in scope "all", N stands for every conducted beat: N, L or R
 CONDUCTED = ("N", "L", "R")
@@ -282,7 +283,7 @@ def shipped_params(weights_dir: Path) -> dict | None:
     if _learner(params) == "trees":
         trees = Path(weights_dir) / TREES_FILE
         if not trees.is_file():
-            raise FileNotFoundError(f"{trees} is missing: {CONTEXT_FILE} needs it; rerun "
+            raise WeightsError(f"{trees} is missing: {CONTEXT_FILE} needs it; rerun "
                                     "`python -m training.train_context`.")
         params["trees"] = skops.io.load(trees, trusted=TRUSTED_TREE_TYPES)
     return params

@@ -179,7 +179,7 @@ def test_a_trees_context_model_without_its_trees_file_says_which_file_is_missing
     x, y = made_up_rows()
     context.save(context.fit(x, y, learner="trees"), tmp_path)
     (tmp_path / context.TREES_FILE).unlink()
-    with pytest.raises(FileNotFoundError, match=context.TREES_FILE):
+    with pytest.raises(WeightsError, match=context.TREES_FILE):
         context.shipped_params(tmp_path)
 
 

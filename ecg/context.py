@@ -171,7 +171,7 @@ def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanc
 def logits(params: dict, x: np.ndarray) -> np.ndarray:
     """The context model's logits for N, V and A, before the N bias: log-probabilities for trees."""
     inputs = x[:, params["columns"]]
-    if _learner(params) == "trees":
+    if learner_of(params) == "trees":
         trees = params["trees"]
         order = [list(trees.classes_).index(c) for c in CONTEXT_CLASSES]
         return np.log(trees.predict_proba(inputs)[:, order] + 1e-12)
@@ -203,7 +203,7 @@ def combine(params: dict, probabilities: np.ndarray, x: np.ndarray, context_logi
     context_logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
     context_logits -= context_logits.max(axis=1, keepdims=True)
     share = np.exp(context_logits) / np.exp(context_logits).sum(axis=1, keepdims=True)
-    if _scope(params) == "all":
+    if scope_of(params) == "all":
         split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
                                 params.get("dominant_qrs_correlation"), records)
         adjusted = np.zeros_like(probabilities)
@@ -236,12 +236,12 @@ def conducted_split(probabilities: np.ndarray, qrs_correlation: np.ndarray, cond
     return split
 
 
-def _learner(params: dict) -> str:
+def learner_of(params: dict) -> str:
     """A context model's learner; those saved before learners existed are logistic."""
     return params.get("learner", "logistic")
 
 
-def _scope(params: dict) -> str:
+def scope_of(params: dict) -> str:
     """A context model's scope; those saved before scopes existed re-decide only beats called N, V or A."""
     return params.get("scope", "nva")
 
@@ -253,7 +253,7 @@ def reads(params: dict) -> str:
 
 def re_decides(params: dict) -> str:
     """Which beats a context model re-decides and between what, in a user's words."""
-    if _scope(params) == "nva":
+    if scope_of(params) == "nva":
         return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay."
     if params.get("dominant_qrs_correlation") is not None:
         return ("Every beat is re-decided between conducted, V and A; conducted beats shaped like the record's "
@@ -265,7 +265,7 @@ def save(params: dict, weights_dir: Path) -> None:
     """Write a fitted context model beside the weights: CONTEXT_FILE, and for trees TREES_FILE."""
     weights_dir = Path(weights_dir)
     trees = weights_dir / TREES_FILE
-    if _learner(params) == "trees":
+    if learner_of(params) == "trees":
         skops.io.dump(params["trees"], trees, compression=zipfile.ZIP_DEFLATED)
     else:
         trees.unlink(missing_ok=True)
@@ -280,7 +280,7 @@ def shipped_params(weights_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     params = json.loads(path.read_text())
-    if _learner(params) == "trees":
+    if learner_of(params) == "trees":
         trees = Path(weights_dir) / TREES_FILE
         if not trees.is_file():
             raise WeightsError(f"{trees} is missing: {CONTEXT_FILE} needs it; rerun "

@@ -41,6 +41,7 @@ from ecg.preprocessing import (
     to_model_rate,
 )
 from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_preprocessed, shipped_model
+from model import ECGCNN
 
 MIN_FS, MAX_FS = 100.0, 1000.0
 MAX_UPLOAD_BYTES = 128 * 1024 * 1024  # a 24-hour two-lead format-212 record at 360 Hz is about 95 MB
@@ -57,6 +58,15 @@ ANNOTATION_EXTENSION = "cnn"
 BITS_PER_SAMPLE = {"212": 12, "16": 16, "8": 8, "80": 8, "32": 32}
 Progress = Callable[[float, str], None]
 Reader = Callable[[int, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Models:
+    """What record mode classifies with: a beat model and a context model (None: the beat model's answers stand).
+    The shipped ones by default; measure.held_out gives each training patient the ones that never saw it."""
+
+    beat: ECGCNN
+    context: dict | None
 
 
 @dataclass(frozen=True)
@@ -102,22 +112,29 @@ def context_params() -> dict | None:
     return params
 
 
+def shipped_models(use_context: bool = True) -> Models:
+    return Models(shipped_model().model, context_params() if use_context else None)
+
+
 def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None,
-            use_context: bool = True, segment_s: float | None = SEGMENT_S) -> pd.DataFrame:
+            use_context: bool = True, segment_s: float | None = SEGMENT_S, models: Models | None = None
+            ) -> pd.DataFrame:
     """Every beat of a 1-D recording: sample (index into `signal`), time_s, label, confidence and more.
 
     `label` reads each beat in its context (rhythm, the record's dominant beat) when `use_context` is on and the
     context model is shipped; `beat_label` is always the beat model's own answer. Recordings longer than
-    `segment_s` are analysed a stretch at a time (see analyze_stretches); None analyses them whole.
+    `segment_s` are analysed a stretch at a time (see analyze_stretches); None analyses them whole. `models`
+    replaces the shipped beat and context models (`use_context` off still leaves context out).
     """
     signal = np.asarray(signal)
     _check_recording(signal.shape[0] if signal.ndim == 1 else 0, fs, signal.shape)
     return analyze_stretches(lambda start, stop: signal[start:stop], len(signal), fs, progress, use_context,
-                             segment_s)
+                             segment_s, models)
 
 
 def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progress | None = None,
-                      use_context: bool = True, segment_s: float | None = SEGMENT_S) -> pd.DataFrame:
+                      use_context: bool = True, segment_s: float | None = SEGMENT_S, models: Models | None = None
+                      ) -> pd.DataFrame:
     """Every beat of a recording that `read(start, stop)` gives a stretch at a time.
 
     A recording longer than `segment_s` is cut into stretches of that length, each read
@@ -131,7 +148,9 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
     segment = n_samples if segment_s is None else int(segment_s * fs)
     starts = [0] if n_samples <= segment + int(MARGIN_S * fs) else list(range(0, n_samples, segment))
     margin = int(MARGIN_S * fs) if len(starts) > 1 else 0
-    params = context_params() if use_context else None
+    models = shipped_models(use_context) if models is None else models
+    if not use_context:
+        models = Models(models.beat, None)
     tables, flat = [], True
     for k, start in enumerate(starts):
         stop = n_samples if len(starts) == 1 else min(start + segment, n_samples)
@@ -139,7 +158,7 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
         stretch = _check_samples(read(low, high), low)
         flat_here = bool(np.ptp(stretch) == 0)
         flat &= flat_here
-        table = None if flat_here else _beats_of(stretch, fs, params, lambda f, m: report((k + f) / len(starts), m),
+        table = None if flat_here else _beats_of(stretch, fs, models, lambda f, m: report((k + f) / len(starts), m),
                                                  low, n_samples)
         if table is not None:
             table["sample"] += low
@@ -161,7 +180,7 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
     return table
 
 
-def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progress, offset: int,
+def _beats_of(stretch: np.ndarray, fs: float, models: Models, report: Progress, offset: int,
               total: int) -> pd.DataFrame | None:
     """The beats of one stretch that starts `offset` samples into a recording of `total`, at sample positions
     within the stretch; None when it holds none."""
@@ -174,10 +193,10 @@ def _beats_of(stretch: np.ndarray, fs: float, params: dict | None, report: Progr
     report(0.6, f"classifying {len(peaks)} beats")
     windows = beat_windows(resampled, peaks)
     beats = preprocess(windows)
-    probabilities = predict_preprocessed(beats)
+    probabilities = predict_preprocessed(beats, models.beat)
     samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1)
-    final = (_in_context(params, probabilities, peaks, windows, beats, samples + offset, fs, total)
-             if params else probabilities)
+    final = (_in_context(models.context, probabilities, peaks, windows, beats, samples + offset, fs, total)
+             if models.context else probabilities)
     table = pd.DataFrame({
         "sample": samples,
         "label": np.asarray(CLASSES)[final.argmax(axis=1)],

@@ -1,13 +1,17 @@
 """Score record mode on whole recordings: detection, where peaks sit, and whether it ever does worse than
 its own beat model.
 
-    python -m measure.record_eval [--fs HZ] [--databases mitdb svdb] [--out reports/record_mode.md]
+    python -m measure.record_eval [--fs HZ] [--databases mitdb svdb] [--in-sample] [--out reports/record_mode.md]
 
 Records: the 44 non-paced MIT-BIH records at 360 Hz and the 39 SVDB records at 128 Hz.
 No-harm rule, per record: record mode's accuracy on the reference beats it found is
 at least the beat model's accuracy on that record's reference-centred windows minus
-NO_HARM_MARGIN. DS1 and SVDB patients trained the model; DS2 rows are reported, never
-tuned on. With --fs every record is first resampled to that rate.
+NO_HARM_MARGIN. DS1 and SVDB patients trained the models: where training left its
+fold models beside the weights, their records are scored out of fold (measure.held_out:
+the beat and context models that never saw the patient, for both sides of the rule);
+otherwise, or with --in-sample, by the shipped models that trained on them. DS2 rows
+are scored by the shipped models, reported and never tuned on. With --fs every record
+is first resampled to that rate.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from databases import mitbih, svdb
 from databases.labelled import LabelledRecord
 from ecg import evaluation, record
 from ecg.labels import BEAT_CLASSES
-from ecg.preprocessing import SAMPLING_RATE
-from inference import predict_proba
+from ecg.preprocessing import SAMPLING_RATE, preprocess
+from inference import WEIGHTS_DIR, predict_preprocessed
+from measure import held_out
 
 NO_HARM_MARGIN = 0.01
 DATABASES = ("mitdb", "svdb")
+SPLIT_TITLES = {"DS2": "DS2 (22 patients never trained on)", "DS1": "DS1 (training patients)",
+                "SVDB": "SVDB (training patients)"}
 
 
 @dataclass(frozen=True)
@@ -70,16 +77,19 @@ def read(database: str, name: str) -> tuple[record.Recording, LabelledRecord]:
     return record.read_wfdb(svdb.default_dir() / f"{name}.hea", channel=svdb.LEAD), svdb.read(name)
 
 
-def score(database: str, name: str, split: str, fs: float | None = None) -> RecordScore:
+def score(database: str, name: str, split: str, fs: float | None = None, models: record.Models | None = None
+          ) -> RecordScore:
+    """One record by `models` (the shipped ones unless given), record mode and its beat model alike."""
+    models = record.shipped_models() if models is None else models
     recording, labelled = read(database, name)
     signal, rate, reference = recording.signal, recording.fs, recording.reference
     if fs and fs != rate:
         signal, _ = processing.resample_sig(signal, rate, fs)
         reference.sample = np.round(np.asarray(reference.sample) * fs / rate).astype(int)
         rate = fs
-    table = record.analyze(signal, rate)
-    reference_labels = np.asarray(BEAT_CLASSES)[
-        predict_proba(record.beat_windows(labelled.signal, labelled.peaks)).argmax(axis=1)]
+    table = record.analyze(signal, rate, models=models)
+    reference_labels = np.asarray(BEAT_CLASSES)[predict_preprocessed(
+        preprocess(record.beat_windows(labelled.signal, labelled.peaks)), models.beat).argmax(axis=1)]
     detected = np.round(table["sample"].to_numpy() * SAMPLING_RATE / rate).astype(int)
     matched = processing.compare_annotations(labelled.peaks, detected, int(record.MATCH_WINDOW_S * SAMPLING_RATE))
     ref_index, test_index = np.asarray(matched.matched_ref_inds), np.asarray(matched.matched_test_inds)
@@ -106,9 +116,19 @@ def class_scores(scores: list[RecordScore], beat_only: bool = False) -> dict:
     return evaluation.evaluate(truth, predicted, BEAT_CLASSES)
 
 
-def report(scores: list[RecordScore], rate: str) -> list[str]:
+def scored_by(out_of_fold: bool, folds_here: bool) -> str:
+    """How the training patients' rows were scored, for the report's first line."""
+    if out_of_fold:
+        return ("Training patients (DS1, SVDB) scored out of fold: each record by the fold model that never saw its "
+                "patient and the context model fitted again without its patient's fold (measure/held_out.py); "
+                "DS2 by the shipped models.")
+    return ("Training patients (DS1, SVDB) scored in sample, by the shipped models that trained on them"
+            + ("." if folds_here else f" (no fold models in {WEIGHTS_DIR}: `python -m training.train` writes them)."))
+
+
+def report(scores: list[RecordScore], rate: str, how: str) -> list[str]:
     """The markdown report; its first lines are the summary printed at the end."""
-    lines = [f"# Record mode, {rate}", ""]
+    lines = [f"# Record mode, {rate}", "", how]
     for database in DATABASES:
         chosen = [s for s in scores if s.database == database]
         if not chosen:
@@ -130,11 +150,11 @@ def report(scores: list[RecordScore], rate: str) -> list[str]:
                  if losing else "")
               + f"; worst {worst.database} {worst.name}: {worst.reference_accuracy:.3f} -> "
               f"{worst.record_accuracy:.3f}.", ""]
-    ds2 = [s for s in scores if s.split == "DS2"]
-    if ds2:
-        for name, beat_only in (("beat model alone", True), ("record mode's labels", False)):
-            both = class_scores(ds2, beat_only)
-            lines += [f"## DS2 (22 patients never trained on), detected beats matched to the reference: {name}", "",
+    for split, title in SPLIT_TITLES.items():
+        chosen = [s for s in scores if s.split == split]
+        for name, beat_only in (("beat model alone", True), ("record mode's labels", False)) if chosen else ():
+            both = class_scores(chosen, beat_only)
+            lines += [f"## {title}, detected beats matched to the reference: {name}", "",
                       evaluation.markdown_table(both["five_class"]), "", "AAMI:", "",
                       evaluation.markdown_table(both["aami"]), ""]
     lines += ["## Per record", "",
@@ -159,18 +179,24 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fs", type=float, help="resample each record to this rate before analysis")
     p.add_argument("--databases", nargs="+", choices=DATABASES, default=list(DATABASES))
+    p.add_argument("--in-sample", action="store_true",
+                   help="score the training patients with the shipped models too, even where fold models are there")
     p.add_argument("--out", type=Path, default=Path("reports/record_mode.md"))
     args = p.parse_args()
     chosen = records(tuple(args.databases))
-    scores = [score(*r, fs=args.fs) for r in tqdm(chosen, desc="records", unit="record",
-                                                  disable=not sys.stderr.isatty())]
-    lines = report(scores, f"{args.fs:g} Hz (resampled)" if args.fs else "each database at its own rate")
+    out_of_fold = not args.in_sample and held_out.available(WEIGHTS_DIR)
+    held = held_out.held_out_models(WEIGHTS_DIR, record.context_params()) if out_of_fold else {}
+    scores = [score(database, name, split, args.fs, held[database, name] if held and split != "DS2" else None)
+              for database, name, split in tqdm(chosen, desc="records", unit="record", disable=not sys.stderr.isatty())]
+    lines = report(scores, f"{args.fs:g} Hz (resampled)" if args.fs else "each database at its own rate",
+                   scored_by(out_of_fold, held_out.available(WEIGHTS_DIR)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[2:2 + len(args.databases) + 1]))
-    ds2 = [s for s in scores if s.split == "DS2"]
-    for name, beat_only in (("beat model alone", True), ("record mode's labels", False)) if ds2 else ():
-        print(f"DS2 detected beats, {name}: {evaluation.summary_line(class_scores(ds2, beat_only))}")
+    print("\n".join(lines[2:3 + len(args.databases) + 1]))
+    for split in SPLIT_TITLES:
+        part = [s for s in scores if s.split == split]
+        for name, beat_only in (("beat model alone", True), ("record mode's labels", False)) if part else ():
+            print(f"{split} detected beats, {name}: {evaluation.summary_line(class_scores(part, beat_only))}")
     print(f"wrote {args.out}")
 
 

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import wfdb
 from conftest import ROOT, matched_share, write_record
 
@@ -14,6 +15,7 @@ from databases import mitbih
 from ecg import record
 from inference import InputError
 from measure.synthetic import synthetic_ecg
+from model import ECGCNN
 
 
 def test_every_beat_is_found_and_classified_at_its_own_sample():
@@ -25,6 +27,19 @@ def test_every_beat_is_found_and_classified_at_its_own_sample():
     np.testing.assert_allclose(table["time_s"], table["sample"] / 360)
     assert table["label"].isin(["N", "L", "R", "V", "A"]).all()
     assert ((table["confidence"] > 0) & (table["confidence"] <= 1)).all()
+
+
+def test_record_mode_classifies_with_the_models_it_is_given():
+    """measure.record_eval scores each training patient with the fold model that never saw it: the beat model
+    handed to record mode must be the one that answers, for every beat."""
+    signal, peaks = synthetic_ecg()
+    sure_of_v = ECGCNN().eval()
+    with torch.no_grad():
+        sure_of_v.head[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 50.0, 0.0]))
+    table = record.analyze(signal, 360, models=record.Models(sure_of_v, None))
+    assert len(table) == len(peaks)
+    assert (table["beat_label"] == "V").all() and (table["label"] == "V").all()
+    assert (record.analyze(signal, 360)["beat_label"] != "V").any()
 
 
 @pytest.mark.parametrize("fs", [100, 250, 500, 1000])

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from conftest import ROOT
 
 import inference
 from databases import beatset, mitbih, ptbxl, svdb
+from ecg import context
 from ecg.preprocessing import preprocess
 from training import adversary, noise_check, train
 
@@ -218,6 +220,42 @@ def test_each_saved_fold_model_gives_the_out_of_fold_answers_of_its_own_patients
         np.testing.assert_allclose(answers, oof["probabilities"][held], atol=1e-4)
         assert not np.allclose(inference.predict_preprocessed(x[held], models[1 - f]), oof["probabilities"][held],
                                atol=1e-4)
+
+
+def test_fold_models_of_another_run_are_refused(quick_run, tmp_path):
+    out, _ = quick_run
+    for name in ("ecgcnn.json", train.FOLDS_FILE):
+        shutil.copy(out / name, tmp_path / name)
+    meta = json.loads((out / "ecgcnn.json").read_text())
+    (tmp_path / "ecgcnn.json").write_text(json.dumps(dict(meta, weights_sha256="0" * 64)))
+    with pytest.raises(inference.WeightsError, match="not from the run that wrote"):
+        train.fold_models(tmp_path)
+
+
+def test_record_eval_scores_each_training_record_with_models_that_never_saw_its_patient(quick_run, monkeypatch):
+    """The beat model is the fold model that gave the record's out-of-fold answers; the context model is fitted on
+    rows none of which are the record's patient's."""
+    from measure import held_out
+    from training import train_context
+    out, _ = quick_run
+    fit = train_context.chosen_params
+    monkeypatch.setattr(train_context, "chosen_params",
+                        lambda data, rows, chosen: dict(fit(data, rows, chosen), seen=set(data["group"][rows])))
+    shipped = context.shipped_params(inference.WEIGHTS_DIR)
+    models = held_out.held_out_models(out, shipped)
+    oof = np.load(out / "oof.npz")
+    beats = beatset.load(train.QUICK_SOURCES)
+    x = preprocess(beats.centred())
+    long_records = {(d, r) for d, r in zip(oof["databases"], oof["records"]) if d in ("mitdb", "svdb")}
+    assert set(models) == long_records
+    for (database, name), chosen in models.items():
+        rows = (oof["databases"] == database) & (oof["records"] == name)
+        np.testing.assert_allclose(inference.predict_preprocessed(x[rows], chosen.beat), oof["probabilities"][rows],
+                                   atol=1e-4)
+        assert chosen.context["feature_set"] == shipped["feature_set"]
+        assert str(oof["patients"][rows][0]) not in chosen.context["seen"]
+    assert len({id(m.context) for m in models.values()}) == train_context.FOLDS
+    assert all(held_out.held_out_models(out, None)[key].context is None for key in long_records)
 
 
 def test_quick_training_is_reproducible_with_the_same_seed(quick_run, tmp_path):

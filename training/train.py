@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
@@ -39,7 +40,7 @@ from databases import beatset, mitbih
 from ecg import evaluation, typicality
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
-from inference import METADATA_FILE, OOF_FILE
+from inference import METADATA_FILE, OOF_FILE, WeightsError
 from model import DILATIONS, ECGCNN, POOLINGS, WIDTHS, pack
 from training import adversary, augment, noise_check
 
@@ -432,8 +433,15 @@ def fold_weights(candidate: dict) -> dict[str, torch.Tensor]:
 
 
 def fold_models(folder: Path) -> list[ECGCNN]:
-    """The fold models `fold_weights` saved beside the weights in `folder`, in fold order, for inference."""
-    config = json.loads((Path(folder) / METADATA_FILE).read_text())["model_config"]
+    """The fold models `fold_weights` saved beside the weights in `folder`, in fold order, for inference. They
+    must come from the run that wrote those weights: their out-of-fold answers are that run's."""
+    meta = json.loads((Path(folder) / METADATA_FILE).read_text())
+    with safe_open(str(Path(folder) / FOLDS_FILE), "pt") as saved:
+        belongs_to = (saved.metadata() or {}).get("weights_sha256")
+    if belongs_to != meta["weights_sha256"]:
+        raise WeightsError(f"{Path(folder) / FOLDS_FILE} is not from the run that wrote {Path(folder) / WEIGHTS_FILE}: "
+                           "rerun `python -m training.train` for both.")
+    config = meta["model_config"]
     state = load_file(str(Path(folder) / FOLDS_FILE))
     models = []
     for f in range(len({key.split(".", 1)[0] for key in state})):
@@ -756,7 +764,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / WEIGHTS_FILE
     save_file(model.state_dict(), str(weights))
-    save_file(fold_weights(best), str(args.out / FOLDS_FILE))
+    save_file(fold_weights(best), str(args.out / FOLDS_FILE), metadata={"weights_sha256": sha256(weights)})
     np.savez(args.out / OOF_FILE, probabilities=best["probabilities"], labels=beats.labels, patients=beats.patients,
              databases=beats.databases, records=beats.records, peaks=beats.peaks, folds=folds,
              left_out_probabilities=left_out_probabilities)

@@ -127,11 +127,16 @@ def labels_by_setting(params: dict, data: dict, rows: np.ndarray) -> dict[tuple[
             for b in N_BIASES for d in dominant}
 
 
+def patient_folds(data: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows fitted on, rows held out) of each fold of whole patients, as candidates are judged."""
+    return list(GroupKFold(FOLDS).split(data["x"], data["y"], data["group"]))
+
+
 def held_out_labels(data: dict, model: tuple[str, bool, str, str]) -> dict[tuple[float, float | None], np.ndarray]:
     """Every beat labelled by a context model fitted on other patients only, for each N bias (and dominant
     QRS correlation)."""
     labels: dict = {}
-    for fit_on, test in GroupKFold(FOLDS).split(data["x"], data["y"], data["group"]):
+    for fit_on, test in patient_folds(data):
         for key, answer in labels_by_setting(fitted(data, fit_on, model), data, test).items():
             labels.setdefault(key, np.empty(len(data["y"]), dtype=object))[test] = answer
     return {key: v.astype(str) for key, v in labels.items()}
@@ -189,6 +194,12 @@ def unseen_svdb(data: dict, chosen: tuple[str, bool, str, str, float, float | No
 def chosen_params(data: dict, rows: np.ndarray, chosen: tuple[str, bool, str, str, float, float | None]) -> dict:
     """The chosen candidate fitted on `rows`: its model with its N bias and dominant QRS correlation."""
     return dict(fitted(data, rows, chosen[:4]), n_bias=chosen[4], dominant_qrs_correlation=chosen[5])
+
+
+def candidate_of(params: dict) -> tuple[str, bool, str, str, float, float | None]:
+    """The candidate a fitted context model is, to fit it again on other rows with `chosen_params`."""
+    return (params["feature_set"], params["balanced"], context.scope_of(params), context.learner_of(params),
+            params["n_bias"], params.get("dominant_qrs_correlation"))
 
 
 def candidate_name(candidate: tuple[str, bool, str, str, float, float | None]) -> str:

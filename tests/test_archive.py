@@ -6,10 +6,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import threadpoolctl
 import wfdb
 from conftest import ROOT, matched_share, write_record
 
-from ecg import archive
+from ecg import archive, record
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,18 @@ def test_command_line_runs_a_folder_and_exits_2_when_a_record_failed(archive_fol
     assert "4 records: 3 done, 0 skipped, 1 failed" in done.stdout
     assert "bad: failed:" in done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.glob("*_beats.csv")) == ["a1_beats.csv", "b2_beats.csv", "c3_beats.csv"]
+
+
+def test_a_record_takes_one_core_so_records_side_by_side_do_not_fight_over_them(archive_folder, tmp_path, monkeypatch):
+    folder, _ = archive_folder
+    threads = []
+    analyze = record.analyze_stretches
+
+    def counting(*args, **kwargs):
+        threads.append({pool["num_threads"] for pool in threadpoolctl.threadpool_info()})
+        return analyze(*args, **kwargs)
+
+    monkeypatch.setattr(record, "analyze_stretches", counting)
+    with threadpoolctl.threadpool_limits(2):
+        row = archive.analyse_record(folder / "a1.hea", tmp_path)
+    assert row["status"] == "done" and threads == [{1}]

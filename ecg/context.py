@@ -54,7 +54,8 @@ TRUSTED_TREE_TYPES = ["sklearn._loss._loss.CyHalfMultinomialLoss", "sklearn._los
                       "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 RR_COLUMNS = ("rr_before_local", "rr_after_local", "rr_before_over_after", "local_rr_s",
               "rr_before_global", "rr_after_global")
-SHAPE_COLUMNS = ("template_correlation", "qrs_template_correlation", "log_qrs_height_ratio")
+SHAPE_COLUMNS = ("template_correlation", "qrs_template_correlation", "log_qrs_height_ratio",
+                 "log_qrs_width_ratio")
 RHYTHM_COLUMNS = ("rr_irregularity", "earliness_over_irregularity")
 IRREGULARITY_FLOOR = 0.05
 IRREGULARITY_QUANTILE = 0.25
@@ -111,8 +112,9 @@ def rhythm_features(samples: np.ndarray, fs: float) -> np.ndarray:
 
 def shape_features(windows: np.ndarray, preprocessed: np.ndarray | None = None) -> np.ndarray:
     """Per beat: its correlation with the record's median beat over the whole window and over the QRS, and
-    the log of its QRS height over the median height. Windows are the model's, in any linear unit;
-    `preprocessed` is preprocess(windows) where the caller has it already."""
+    the logs of its QRS height and width over the record's median ones (a ventricular beat is wide). Windows
+    are the model's, in any linear unit; `preprocessed` is preprocess(windows) where the caller has it
+    already."""
     windows = np.asarray(windows, dtype=np.float64)
     if len(windows) == 0:
         return np.empty((0, len(SHAPE_COLUMNS)))
@@ -120,8 +122,17 @@ def shape_features(windows: np.ndarray, preprocessed: np.ndarray | None = None) 
     template = np.median(beats, axis=0)
     qrs = slice(WINDOW_BEFORE - round(QRS_HALF_S * SAMPLING_RATE), WINDOW_BEFORE + round(QRS_HALF_S * SAMPLING_RATE))
     height = np.maximum(np.ptp(windows[:, qrs], axis=1), 1e-12)
+    width = qrs_width(beats[:, qrs])
     return np.column_stack([_correlation(beats, template), _correlation(beats[:, qrs], template[qrs]),
-                            np.log(height / np.median(height))])
+                            np.log(height / np.median(height)), np.log(width / np.median(width))])
+
+
+def qrs_width(qrs: np.ndarray) -> np.ndarray:
+    """Per beat, in samples: how long the middle 80% of the QRS stretch's slope energy (its squared first
+    difference) takes. Slopes mark where the QRS moves, whatever its polarity or shape."""
+    energy = np.diff(qrs, axis=1) ** 2
+    share = np.cumsum(energy, axis=1) / np.maximum(energy.sum(axis=1, keepdims=True), 1e-12)
+    return (np.argmax(share >= 0.9, axis=1) - np.argmax(share >= 0.1, axis=1) + 1).astype(np.float64)
 
 
 def _correlation(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -135,6 +146,12 @@ def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray, rhyth
     """Every candidate input, one row per beat: log-probabilities, then RR_COLUMNS, SHAPE_COLUMNS and
     RHYTHM_COLUMNS."""
     return np.column_stack([np.log(probabilities + 1e-6), rr, shape, rhythm])
+
+
+def input_names(columns: list[int]) -> list[str]:
+    """What the columns of `features` a model reads measure; saved with it, so that a model fitted when the
+    columns lay otherwise is refused rather than read on the wrong measures."""
+    return [_FEATURE_NAMES[i] for i in columns]
 
 
 def input_columns(feature_set: str) -> list[int]:
@@ -156,7 +173,7 @@ def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanc
     x, labels = x[keep], labels[keep]
     columns = input_columns(feature_set)
     params = {"classes": list(CONTEXT_CLASSES), "feature_set": feature_set, "balanced": balanced, "scope": scope,
-              "learner": learner, "n_bias": n_bias, "columns": columns}
+              "learner": learner, "n_bias": n_bias, "columns": columns, "inputs": input_names(columns)}
     weights = "balanced" if balanced else None
     if learner == "trees":
         return dict(params, trees=HistGradientBoostingClassifier(class_weight=weights, **TREE_SETTINGS)
@@ -280,6 +297,9 @@ def shipped_params(weights_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     params = json.loads(path.read_text())
+    if params.get("inputs") != input_names(params["columns"]):
+        raise WeightsError(f"{path} was fitted on other inputs than record mode now measures: rerun "
+                           "`python -m training.train_context`.")
     if learner_of(params) == "trees":
         trees = Path(weights_dir) / TREES_FILE
         if not trees.is_file():

@@ -30,8 +30,9 @@ def test_a_beat_unlike_the_records_own_is_told_from_the_dominant_ones_whatever_t
     beats[7] = -2 * synthetic_beat(qrs_width=14.0)
     for unit in (1.0, 1000.0):
         x = context.shape_features(beats * unit)
-        assert x[7, 0] < 0.5 and x[7, 1] < 0.5 and abs(x[7, 2]) > 0.3
+        assert x[7, 0] < 0.5 and x[7, 1] < 0.5 and abs(x[7, 2]) > 0.3 and x[7, 3] > np.log(2)
         assert np.delete(x[:, 0], 7).min() > 0.95 and np.abs(np.delete(x[:, 2], 7)).max() < 0.05
+        assert np.abs(np.delete(x[:, 3], 7)).max() < 0.2
 
 
 def test_the_rhythm_is_regular_around_early_beats_and_irregular_in_fibrillation():
@@ -71,7 +72,8 @@ def made_up_rows(patients=NORMAL_PATIENTS):
             rr_after = (1.3 if before < 1 else 1.0) + rng.normal(0, 0.03)
             rr = [rr_before, rr_after, rr_before / rr_after, 0.8, rr_before, rr_after]
             r = shape + rng.normal(0, 0.01)
-            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[r, r, 0.0]]),
+            width = 0.8 if called == "V" else 0.0
+            rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[r, r, 0.0, width]]),
                                          rhythm_of(rr_before, irregularity + rng.normal(0, 0.01)))[0])
             labels.append(label)
     return np.array(rows), np.array(labels)
@@ -110,7 +112,7 @@ def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrill
     p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
     early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
     rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
-    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0]] * 2), rhythm)
+    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm)
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
@@ -119,7 +121,7 @@ def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_pat
     x, y = made_up_rows(NORMAL_PATIENTS + BLOCKED_PATIENTS)
     p = np.tile([0.1, 0.05, 0.7, 0.05, 0.1], (2, 1))
     early, on_time = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3], [1.0, 1.0, 1.0, 0.8, 1.0, 1.0]
-    rows = context.features(p, np.array([early, on_time]), np.array([[0.97, 0.97, 0.0]] * 2),
+    rows = context.features(p, np.array([early, on_time]), np.array([[0.97, 0.97, 0.0, 0.0]] * 2),
                             np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(1.0, 0.02)]))
     every_beat = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="all", learner=learner), p, rows)
     np.testing.assert_allclose(every_beat.sum(axis=1), 1)
@@ -180,6 +182,19 @@ def test_a_trees_context_model_without_its_trees_file_says_which_file_is_missing
     context.save(context.fit(x, y, learner="trees"), tmp_path)
     (tmp_path / context.TREES_FILE).unlink()
     with pytest.raises(WeightsError, match=context.TREES_FILE):
+        context.shipped_params(tmp_path)
+
+
+def test_a_context_model_fitted_when_its_inputs_lay_otherwise_is_refused(tmp_path):
+    """Stop 33's files read column 14 as the rhythm's irregularity, which is now the QRS width: they must not load."""
+    x, y = made_up_rows()
+    params = context.fit(x, y, "rr+shape+rhythm")
+    context.save({key: value for key, value in params.items() if key != "inputs"}, tmp_path)
+    with pytest.raises(WeightsError, match="other inputs"):
+        context.shipped_params(tmp_path)
+    shifted = dict(params, inputs=params["inputs"][:-3] + ["rr_irregularity", "earliness_over_irregularity", "x"])
+    context.save(shifted, tmp_path)
+    with pytest.raises(WeightsError, match="other inputs"):
         context.shipped_params(tmp_path)
 
 

@@ -116,6 +116,13 @@ def class_scores(scores: list[RecordScore], beat_only: bool = False) -> dict:
     return evaluation.evaluate(truth, predicted, BEAT_CLASSES)
 
 
+def split_scores(scores: list[RecordScore]) -> list[tuple[str, str, dict]]:
+    """(split, whose labels, class scores) for each split scored: the beat model's labels, then record mode's."""
+    return [(split, name, class_scores(chosen, beat_only)) for split in SPLIT_TITLES
+            for chosen in [[s for s in scores if s.split == split]] if chosen
+            for name, beat_only in (("beat model alone", True), ("record mode's labels", False))]
+
+
 def scored_by(out_of_fold: bool, folds_here: bool) -> str:
     """How the training patients' rows were scored, for the report's first line."""
     if out_of_fold:
@@ -150,13 +157,10 @@ def report(scores: list[RecordScore], rate: str, how: str) -> list[str]:
                  if losing else "")
               + f"; worst {worst.database} {worst.name}: {worst.reference_accuracy:.3f} -> "
               f"{worst.record_accuracy:.3f}.", ""]
-    for split, title in SPLIT_TITLES.items():
-        chosen = [s for s in scores if s.split == split]
-        for name, beat_only in (("beat model alone", True), ("record mode's labels", False)) if chosen else ():
-            both = class_scores(chosen, beat_only)
-            lines += [f"## {title}, detected beats matched to the reference: {name}", "",
-                      evaluation.markdown_table(both["five_class"]), "", "AAMI:", "",
-                      evaluation.markdown_table(both["aami"]), ""]
+    for split, name, both in split_scores(scores):
+        lines += [f"## {SPLIT_TITLES[split]}, detected beats matched to the reference: {name}", "",
+                  evaluation.markdown_table(both["five_class"]), "", "AAMI:", "",
+                  evaluation.markdown_table(both["aami"]), ""]
     lines += ["## Per record", "",
               "Accuracy of the beat model on reference-centred windows, of the beat model on record mode's own "
               "windows, and of record mode's labels, on the beats it matched. Loss: the first minus the last. "
@@ -184,19 +188,18 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("reports/record_mode.md"))
     args = p.parse_args()
     chosen = records(tuple(args.databases))
-    out_of_fold = not args.in_sample and held_out.available(WEIGHTS_DIR)
+    folds_here = held_out.available(WEIGHTS_DIR)
+    out_of_fold = folds_here and not args.in_sample
     held = held_out.held_out_models(WEIGHTS_DIR, record.context_params()) if out_of_fold else {}
     scores = [score(database, name, split, args.fs, held[database, name] if held and split != "DS2" else None)
               for database, name, split in tqdm(chosen, desc="records", unit="record", disable=not sys.stderr.isatty())]
     lines = report(scores, f"{args.fs:g} Hz (resampled)" if args.fs else "each database at its own rate",
-                   scored_by(out_of_fold, held_out.available(WEIGHTS_DIR)))
+                   scored_by(out_of_fold, folds_here))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[2:3 + len(args.databases) + 1]))
-    for split in SPLIT_TITLES:
-        part = [s for s in scores if s.split == split]
-        for name, beat_only in (("beat model alone", True), ("record mode's labels", False)) if part else ():
-            print(f"{split} detected beats, {name}: {evaluation.summary_line(class_scores(part, beat_only))}")
+    for split, name, both in split_scores(scores):
+        print(f"{split} detected beats, {name}: {evaluation.summary_line(both)}")
     print(f"wrote {args.out}")
 
 

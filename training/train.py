@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -437,12 +437,11 @@ def fold_models(folder: Path) -> list[ECGCNN]:
     must come from the run that wrote those weights: their out-of-fold answers are that run's."""
     meta = json.loads((Path(folder) / METADATA_FILE).read_text())
     with safe_open(str(Path(folder) / FOLDS_FILE), "pt") as saved:
-        belongs_to = (saved.metadata() or {}).get("weights_sha256")
-    if belongs_to != meta["weights_sha256"]:
-        raise WeightsError(f"{Path(folder) / FOLDS_FILE} is not from the run that wrote {Path(folder) / WEIGHTS_FILE}: "
-                           "rerun `python -m training.train` for both.")
+        if (saved.metadata() or {}).get("weights_sha256") != meta["weights_sha256"]:
+            raise WeightsError(f"{Path(folder) / FOLDS_FILE} is not from the run that wrote "
+                               f"{Path(folder) / WEIGHTS_FILE}: rerun `python -m training.train` for both.")
+        state = {key: saved.get_tensor(key) for key in saved.keys()}
     config = meta["model_config"]
-    state = load_file(str(Path(folder) / FOLDS_FILE))
     models = []
     for f in range(len({key.split(".", 1)[0] for key in state})):
         model = ECGCNN(**config)

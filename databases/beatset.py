@@ -22,8 +22,10 @@ from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows
 
 WIDE_HALF = 128
 CACHE_DIR = REPOSITORY / "runs" / "cache"
-# Bump when any reader or labelling rule changes, so the cache is rebuilt.
-CACHE_VERSION = 1
+# The code that decides which beats there are, where their peaks sit and how they are labelled: the cache key
+# holds its text, so a change to any of it rebuilds the cache (a version number to bump by hand once collided
+# with an experiment's cache and served stale beats).
+BEAT_CODE = ("databases/*.py", "ecg/detection.py", "ecg/gqrs_fast.py", "ecg/preprocessing.py", "ecg/labels.py")
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,17 @@ def concatenate(parts: list[BeatSet]) -> BeatSet:
 READERS = {"mitdb": mitbih, "svdb": svdb, "ptbxl": ptbxl}
 
 
+def _beat_code() -> str:
+    """The sha256 of BEAT_CODE's files, in order."""
+    digest = hashlib.sha256()
+    for pattern in BEAT_CODE:
+        for path in sorted(REPOSITORY.glob(pattern)):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _cache_path(kind: str, sources: dict[str, list[str]], cache_dir: Path | None) -> Path | None:
-    key = hashlib.sha256(json.dumps([CACHE_VERSION, sources], sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([_beat_code(), sources], sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir / f"{kind}-{key}.npz" if cache_dir else None
 
 

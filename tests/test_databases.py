@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from databases import ptbxl, svdb
+from databases import beatset, ptbxl, svdb
 from databases.labelled import qrs_width_ms, recentre
 from measure.synthetic import ecg_with_beats_at
 
@@ -21,6 +21,23 @@ def test_marks_on_another_fiducial_are_moved_onto_the_r_peak():
     moved, shift = recentre(signal, peaks + 7)
     assert shift == -7
     np.testing.assert_array_equal(moved, peaks)
+
+
+def test_the_beat_cache_is_rebuilt_when_the_code_that_places_or_labels_beats_changes(tmp_path, monkeypatch):
+    """A cached beat set made by other placement or labelling code must not be served to a training run."""
+    (tmp_path / "databases").mkdir()
+    (tmp_path / "ecg").mkdir()
+    reader = tmp_path / "databases" / "reader.py"
+    reader.write_text("RULE = 1\n")
+    (tmp_path / "ecg" / "detection.py").write_text("PEAK = 'largest deflection'\n")
+    monkeypatch.setattr(beatset, "REPOSITORY", tmp_path)
+    sources = {"mitdb": ["101"]}
+    first = beatset._cache_path("beats", sources, tmp_path / "cache")
+    assert beatset._cache_path("beats", sources, tmp_path / "cache") == first
+    (tmp_path / "ecg" / "detection.py").write_text("PEAK = 'R wave'\n")
+    second = beatset._cache_path("beats", sources, tmp_path / "cache")
+    reader.write_text("RULE = 2\n")
+    assert len({first, second, beatset._cache_path("beats", sources, tmp_path / "cache")}) == 3
 
 
 @pytest.mark.parametrize("width_s, wide", [(0.011, False), (0.015, False), (0.03, True), (0.04, True)])

@@ -5,6 +5,8 @@ import json
 import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,6 +186,45 @@ def quick_run(tmp_path_factory):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")
+def test_a_training_stopped_with_kill_takes_its_worker_processes_with_it(tmp_path):
+    """Left running, a stopped run's workers train on unseen and halve the speed of the next run."""
+    if not _has_all_data():
+        pytest.skip("MIT-BIH, SVDB and PTB-XL are needed under ../shared/data (or $ECG_DATA_DIR)")
+    run = subprocess.Popen([sys.executable, "-m", "training.train", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(workers := _children(run.pid)) < train.WORKERS and run.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(workers) >= train.WORKERS, "the quick run never started its workers"
+    run.terminate()
+    assert run.wait(timeout=60) != 0
+    deadline = time.time() + 30
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)
 
 
 def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_predictions(quick_run):

@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -722,8 +723,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _stop_workers(signum: int, frame: object) -> None:
+    """`kill` reaches this process alone: its workers go with it rather than train on for nothing, at half the speed
+    of the next run beside them."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     args = parse_args()
+    signal.signal(signal.SIGTERM, _stop_workers)
     started = time.time()
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),

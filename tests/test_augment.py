@@ -1,5 +1,7 @@
 """Training augmentation: peak placement, a slower recorder, drift and noise, drawn per beat."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,23 @@ def test_peaks_are_moved_over_the_whole_range_both_ways(wide):
     peaks = augment.place(many, np.random.default_rng(0), settings).argmax(axis=1) - WINDOW_BEFORE
     assert peaks.min() < -20 and peaks.max() > 20
     assert np.abs(peaks).max() <= settings.max_shift + 1
+
+
+def test_a_stretch_that_spares_the_qrs_moves_the_t_wave_and_keeps_the_qrs_width(wide):
+    def qrs_width(beats):
+        qrs = beats[:, WINDOW_BEFORE - 15:WINDOW_BEFORE + 15]
+        return (qrs > qrs.max(axis=1, keepdims=True) / 2).sum(axis=1)
+
+    def t_wave_peak(beats):
+        return beats[:, WINDOW_BEFORE + 30:].argmax(axis=1)
+
+    still = augment.place(wide, np.random.default_rng(0), augment.Settings(max_shift=0, small_shift=0, stretch=0))
+    slow = augment.Settings(max_shift=0, small_shift=0, stretch=0.3)
+    whole = augment.place(wide, np.random.default_rng(0), slow)
+    spared = augment.place(wide, np.random.default_rng(0), replace(slow, stretch_spares_s=0.05))
+    assert np.abs(qrs_width(whole) - qrs_width(still)).max() >= 2
+    np.testing.assert_array_equal(qrs_width(spared), qrs_width(still))
+    assert np.abs(t_wave_peak(spared) - t_wave_peak(still)).max() >= 5
 
 
 def test_a_slower_recorder_keeps_the_beat(wide):

@@ -21,6 +21,7 @@ class Settings:
     wide_share: float = 0.5  # share of beats shifted over the full range; the rest within +-small_shift
     small_shift: int = 4
     stretch: float = 0.1  # time stretch around the R-peak, +-10%
+    stretch_spares_s: float = 0.0  # the stretch leaves this much either side of the R-peak as it is (0: none)
     low_rate_share: float = 0.3  # share of beats passed through a recorder at 100 to 360 Hz
     drift_share: float = 0.5
     noisy_share: float = 0.7
@@ -38,14 +39,18 @@ def _gather(rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def place(wide: np.ndarray, rng: np.random.Generator, s: Settings) -> np.ndarray:
-    """The 180-sample window with the peak shifted and the beat stretched in time."""
+    """The 180-sample window with the peak shifted and the beat stretched in time. A faster or slower heart
+    moves the P and T waves, not the QRS's width, which is what tells a bundle branch block: with
+    `stretch_spares_s` the QRS stretch around the peak keeps its own time."""
     n = len(wide)
     wide_shift = rng.random((n, 1)) < s.wide_share
     shift = np.where(wide_shift, rng.uniform(-s.max_shift, s.max_shift, (n, 1)),
                      rng.uniform(-s.small_shift, s.small_shift, (n, 1)))
     stretch = rng.uniform(1 - s.stretch, 1 + s.stretch, (n, 1))
     t = np.arange(BEAT_LENGTH) - WINDOW_BEFORE
-    return _gather(wide, WIDE_HALF - shift + t * stretch)
+    spared = s.stretch_spares_s * SAMPLING_RATE
+    warped = np.where(np.abs(t) <= spared, t, np.sign(t) * (spared + (np.abs(t) - spared) * stretch))
+    return _gather(wide, WIDE_HALF - shift + warped)
 
 
 def through_low_rate(beats: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:

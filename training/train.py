@@ -84,6 +84,7 @@ class Recipe:
     adversary_weight: float = 0.0  # strength of the patient adversary's reversed gradient (0: none)
     lead_views: float = 0.0  # share of PTB-XL draws shown in one of ptbxl.VIEW_LEADS instead of lead II
     full_share_beats: int = FULL_SHARE_BEATS  # beats of a class from which a database gets a full share of it
+    stretch_spares_s: float = 0.0  # the augmentation's time stretch leaves this much either side of the R-peak
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     dilations: tuple[int, ...] = DILATIONS
@@ -95,8 +96,13 @@ class Recipe:
     def draws(self) -> str:
         views = f", lead views {self.lead_views:g}" if self.lead_views else ""
         share = f", full share from {self.full_share_beats} beats" if self.full_share_beats != FULL_SHARE_BEATS else ""
+        spared = f", stretch spares {self.stretch_spares_s:g} s" if self.stretch_spares_s else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{views}{share}")
+                f"adversary {self.adversary_weight:g}{views}{share}{spared}")
+
+    @property
+    def augmentation(self) -> augment.Settings:
+        return augment.Settings(stretch_spares_s=self.stretch_spares_s)
 
     @property
     def model_config(self) -> dict:
@@ -125,6 +131,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--full-share-beats", type=int, default=FULL_SHARE_BEATS,
                    help="within a class, a database with this many beats of it weighs as much as any other; one "
                         "with fewer, proportionally less")
+    p.add_argument("--stretch-spares", type=float, default=Recipe.stretch_spares_s, metavar="SECONDS",
+                   help="the augmentation's time stretch leaves this much either side of the R-peak (the QRS) as it "
+                        "is (0: the whole beat stretches)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -323,7 +332,7 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
             wide = train.windows[idx]
             if views is not None and recipe.lead_views:
                 wide = with_lead_views(wide, views[0][idx], views[1], recipe.lead_views, rng)
-            x = preprocess(augment.augment(wide, rng))
+            x = preprocess(augment.augment(wide, rng, recipe.augmentation))
             classes = torch.from_numpy(y[idx])
             hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
             loss = loss_fn(logits, classes)
@@ -738,7 +747,7 @@ def main() -> None:
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
-                      full_share_beats=args.full_share_beats, seed=args.seed)
+                      full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     beats = beatset.load(sources)
@@ -793,6 +802,8 @@ def main() -> None:
         options += " --price-placement"
     if args.full_share_beats != FULL_SHARE_BEATS:
         options += f" --full-share-beats {args.full_share_beats}"
+    if args.stretch_spares != Recipe.stretch_spares_s:
+        options += f" --stretch-spares {args.stretch_spares:g}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:
@@ -814,7 +825,7 @@ def main() -> None:
         "test_records": list(mitbih.DS2),
         "recipe": asdict(recipe),
         "recipe_seeds": [args.seed + m for m in range(args.members)],
-        "augmentation": asdict(augment.Settings()),
+        "augmentation": asdict(recipe.augmentation),
         "sources": source_table(beats),
         "cross_validation": {
             "folds": args.folds, "chosen_epoch": epochs, "chosen_weights": kind, "chosen_seeds": list(best["seeds"]),

@@ -81,8 +81,8 @@ def concatenate(parts: list[BeatSet]) -> BeatSet:
 READERS = {"mitdb": mitbih, "svdb": svdb, "ptbxl": ptbxl}
 
 
-def _beat_code() -> str:
-    """The sha256 of BEAT_CODE's files, in order."""
+def beat_code() -> str:
+    """The sha256 of BEAT_CODE's files, in order, as they are on disk now."""
     digest = hashlib.sha256()
     for pattern in BEAT_CODE:
         for path in sorted(REPOSITORY.glob(pattern)):
@@ -90,14 +90,16 @@ def _beat_code() -> str:
     return digest.hexdigest()
 
 
-def _cache_path(kind: str, sources: dict[str, list[str]], cache_dir: Path | None) -> Path | None:
-    key = hashlib.sha256(json.dumps([_beat_code(), sources], sort_keys=True).encode()).hexdigest()[:16]
+def _cache_path(kind: str, sources: dict[str, list[str]], cache_dir: Path | None, code: str | None) -> Path | None:
+    key = hashlib.sha256(json.dumps([code or beat_code(), sources], sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir / f"{kind}-{key}.npz" if cache_dir else None
 
 
-def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> BeatSet:
-    """The beats of these records ({database: [record, ...]}), from the cache when it has them."""
-    path = _cache_path("beats", sources, cache_dir)
+def load(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR, code: str | None = None) -> BeatSet:
+    """The beats of these records ({database: [record, ...]}), from the cache when it has them. `code` is
+    `beat_code()` as a training run read it when it started (None: read it now), so that its workers read the
+    beats its folds were drawn on even if that code is edited while it runs."""
+    path = _cache_path("beats", sources, cache_dir, code)
     if path and path.is_file():
         with np.load(path) as data:
             return BeatSet(**{f: data[f] for f in BeatSet.__dataclass_fields__})
@@ -114,10 +116,11 @@ def view_rows(beats: BeatSet) -> np.ndarray:
     return np.where(multi_lead, np.cumsum(multi_lead) - 1, -1)
 
 
-def lead_views(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR) -> np.ndarray:
+def lead_views(sources: dict[str, list[str]], cache_dir: Path | None = CACHE_DIR,
+               code: str | None = None) -> np.ndarray:
     """Every PTB-XL beat of `load(sources)`, in its order, as each of ptbxl.VIEW_LEADS saw it:
-    (beats, leads, 2 x WIDE_HALF), R-peak at WIDE_HALF in each lead."""
-    path = _cache_path("views", sources, cache_dir)
+    (beats, leads, 2 x WIDE_HALF), R-peak at WIDE_HALF in each lead. `code` as for `load`."""
+    path = _cache_path("views", sources, cache_dir, code)
     if path and path.is_file():
         with np.load(path) as data:
             return data["views"]

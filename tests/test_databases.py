@@ -32,12 +32,15 @@ def test_the_beat_cache_is_rebuilt_when_the_code_that_places_or_labels_beats_cha
     (tmp_path / "ecg" / "detection.py").write_text("PEAK = 'largest deflection'\n")
     monkeypatch.setattr(beatset, "REPOSITORY", tmp_path)
     sources = {"mitdb": ["101"]}
-    first = beatset._cache_path("beats", sources, tmp_path / "cache")
-    assert beatset._cache_path("beats", sources, tmp_path / "cache") == first
+    first = beatset._cache_path("beats", sources, tmp_path / "cache", None)
+    assert beatset._cache_path("beats", sources, tmp_path / "cache", None) == first
+    pinned = beatset.beat_code()
     (tmp_path / "ecg" / "detection.py").write_text("PEAK = 'R wave'\n")
-    second = beatset._cache_path("beats", sources, tmp_path / "cache")
+    second = beatset._cache_path("beats", sources, tmp_path / "cache", None)
     reader.write_text("RULE = 2\n")
-    assert len({first, second, beatset._cache_path("beats", sources, tmp_path / "cache")}) == 3
+    assert len({first, second, beatset._cache_path("beats", sources, tmp_path / "cache", None)}) == 3
+    # a training run's workers keep the code its folds were drawn on, whatever is edited while it runs
+    assert beatset._cache_path("beats", sources, tmp_path / "cache", pinned) == first
 
 
 @pytest.mark.parametrize("width_s, wide", [(0.011, False), (0.015, False), (0.03, True), (0.04, True)])

@@ -360,12 +360,12 @@ def with_lead_views(wide: np.ndarray, rows: np.ndarray, table: np.ndarray, share
     return wide
 
 
-def training_views(sources: dict, beats: beatset.BeatSet, trained: np.ndarray,
+def training_views(sources: dict, code: str, beats: beatset.BeatSet, trained: np.ndarray,
                    recipe: Recipe) -> tuple[np.ndarray, np.ndarray] | None:
     """What `fit` needs to show other leads for the beats `trained` selects from the whole set, or None."""
     if not recipe.lead_views:
         return None
-    return beatset.view_rows(beats)[trained], beatset.lead_views(sources)
+    return beatset.view_rows(beats)[trained], beatset.lead_views(sources, code=code)
 
 
 def scored_epochs(recipe: Recipe) -> range:
@@ -379,10 +379,10 @@ def _in_worker(threads: int = 1) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dict:
+def fold_job(sources: dict, code: str, folds: np.ndarray, fold: int, recipe: Recipe) -> dict:
     """Train on every fold but `fold`; its held-out probabilities and weights at each scored epoch."""
     _in_worker()
-    beats = beatset.load(sources)
+    beats = beatset.load(sources, code=code)
     held = folds == fold
     held_beats = beats.subset(held)
     centred = held_beats.centred()
@@ -403,7 +403,7 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
                 out["moved"][kind, epoch] = {move: predict_probabilities(model, x) for move, x in moved_x.items()}
                 out["states"][kind, epoch] = {k: v.clone() for k, v in model.state_dict().items()}
 
-    fit(beats.subset(~held), recipe, on_epoch=record, views=training_views(sources, beats, ~held, recipe))
+    fit(beats.subset(~held), recipe, on_epoch=record, views=training_views(sources, code, beats, ~held, recipe))
     out["seconds"] = time.time() - started
     f1 = {key: evaluation.class_scores(beats.labels[held], to_labels(p), BEAT_CLASSES)["macro_f1"]
           for key, p in out["probabilities"].items()}
@@ -415,13 +415,14 @@ def fold_job(sources: dict, folds: np.ndarray, fold: int, recipe: Recipe) -> dic
     return out
 
 
-def model_job(sources: dict, leave_out: str | None, recipe: Recipe, kind: str, epochs: int) -> dict:
+def model_job(sources: dict, code: str, leave_out: str | None, recipe: Recipe, kind: str, epochs: int) -> dict:
     """Train on every database but `leave_out` (None: all) for `epochs`; the `kind` of weights."""
     _in_worker()
-    beats = beatset.load(sources)
+    beats = beatset.load(sources, code=code)
     started = time.time()
     kept = beats.databases != leave_out
-    model = fit(beats.subset(kept), recipe, stop_after=epochs, views=training_views(sources, beats, kept, recipe))[kind]
+    views = training_views(sources, code, beats, kept, recipe)
+    model = fit(beats.subset(kept), recipe, stop_after=epochs, views=views)[kind]
     return {"state": model.state_dict(), "seconds": time.time() - started}
 
 
@@ -498,7 +499,7 @@ def held_out_offsets_f1(probabilities: np.ndarray, labels: np.ndarray, databases
     return (f1, check.losses(clean, noisy, moved)) if check else (f1, None)
 
 
-def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.BeatSet, folds: np.ndarray,
+def cross_validate(pool: ProcessPoolExecutor, sources: dict, code: str, beats: beatset.BeatSet, folds: np.ndarray,
                    recipes: list[Recipe], members: int, noise_price: float = 0.0,
                    price_placement: bool = False) -> list[dict]:
     """For each recipe, kind of weights and set of members (each seed alone, and all together):
@@ -507,7 +508,7 @@ def cross_validate(pool: ProcessPoolExecutor, sources: dict, beats: beatset.Beat
     ensemble are candidates to ship; the other seeds alone show how far one member moves with its seed."""
     n_folds = int(folds.max()) + 1
     seeded = [[replace(recipe, seed=recipe.seed + m) for m in range(members)] for recipe in recipes]
-    jobs = {(r, f, m): pool.submit(fold_job, sources, folds, f, member)
+    jobs = {(r, f, m): pool.submit(fold_job, sources, code, folds, f, member)
             for r, recipe_members in enumerate(seeded) for f in range(n_folds)
             for m, member in enumerate(recipe_members)}
     member_sets = [(m,) for m in range(members)] + ([tuple(range(members))] if members > 1 else [])
@@ -750,16 +751,17 @@ def main() -> None:
                       full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
-    beats = beatset.load(sources)
+    code = beatset.beat_code()
+    beats = beatset.load(sources, code=code)
     print(f"{len(beats)} training beats of {len(set(beats.patients))} patients", flush=True)
     folds = patient_folds(beats, args.folds, args.seed)
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        candidates = cross_validate(pool, sources, beats, folds, recipes, args.members, args.noise_penalty,
+        candidates = cross_validate(pool, sources, code, beats, folds, recipes, args.members, args.noise_penalty,
                                     args.price_placement)
         best = max((c for c in candidates if c["choosable"]), key=lambda c: c["held_out_objective"])
         recipe, kind, epochs = best["recipe"], best["weights"], best["chosen_epoch"]
         seeded = [replace(recipe, seed=seed) for seed in best["seeds"]]
-        jobs = {(db, m): pool.submit(model_job, sources, db, member, kind, epochs)
+        jobs = {(db, m): pool.submit(model_job, sources, code, db, member, kind, epochs)
                 for db in (*LEFT_OUT, None) if db is None or db in beats.databases
                 for m, member in enumerate(seeded)}
         trained = {key: job.result() for key, job in jobs.items()}

@@ -188,24 +188,22 @@ def quick_run(tmp_path_factory):
     return out, done.stdout
 
 
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is `pid`, read from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+def _stat(process: Path) -> list[str]:
+    """A process's /proc stat fields after its name (state, parent, ...); none once it is gone."""
+    try:
+        return (process / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return _stat(Path(f"/proc/{pid}"))[:1] not in ([], ["Z"])
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid`."""
+    return [int(process.name) for process in Path("/proc").glob("[0-9]*")
+            if (fields := _stat(process)) and int(fields[1]) == pid and fields[0] != "Z"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads processes from Linux's /proc")

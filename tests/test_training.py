@@ -385,6 +385,32 @@ def test_lead_views_replace_only_multi_lead_beats_and_about_the_share_asked():
     assert np.all(wide == 0), "the drawn windows were changed in place"
 
 
+def test_mixed_patients_blend_a_beat_only_with_its_own_class_from_another_patient():
+    # Each beat's window holds its patient's number, scaled by its class's height; patient "d:3" is the only L.
+    labels = ["N"] * 300 + ["V"] * 300 + ["L"] * 50
+    patients = [f"d:{i % 3}" for i in range(600)] + ["d:3"] * 50
+    beats = _beats(labels, patients)
+    height = {"N": 1.0, "V": 10.0, "L": 100.0}
+    beats.windows[:] = np.array([[height[c] * (1 + int(p[2:]) + np.sin(t / 9.0)) for t in range(beats.windows.shape[1])]
+                                 for c, p in zip(labels, patients)], np.float32)
+    beats.windows[:, 0] += np.arange(len(beats)) % 7 * 0.01  # no two neighbouring beats of a patient alike
+    y = train.label_indices(beats.labels)
+    mates = train.class_draws(y, np.full(len(y), 1 / len(y)))
+    idx = np.arange(len(beats))
+    shown = train.with_class_mates(beats.windows[idx], idx, beats, mates, 1.0, np.random.default_rng(0))
+    changed = ~np.all(np.isclose(shown, beats.windows), axis=1)
+    assert not changed[600:].any(), "a beat whose class has no other patient was blended"
+    assert 0.55 < changed[:600].mean() < 0.8, "about two in three mates come from another of three patients"
+    wave = np.sin(np.arange(beats.windows.shape[1]) / 9.0).mean()
+    level = shown.mean(axis=1) / np.array([height[c] for c in labels]) - wave
+    assert np.all((level[:600] > 0.99) & (level[:600] < 3.01)), "a beat was blended with another class"
+    assert np.allclose(shown.std(axis=1)[changed], beats.windows.std(axis=1)[changed], rtol=0.5)
+    weight_of_own = 1 - np.abs(level - (1 + np.array([int(p[2:]) for p in patients]))) / 2
+    assert np.all(weight_of_own[changed] >= 0.49), "a blend gave the mate more weight than the beat"
+    untouched = train.with_class_mates(beats.windows[idx], idx, beats, mates, 0.0, np.random.default_rng(0))
+    assert np.array_equal(untouched, beats.windows), "a share of 0 blended beats"
+
+
 def test_ptbxl_lead_views_are_the_same_beats_seen_in_other_leads():
     if ptbxl.metadata().empty:
         pytest.skip(f"PTB-XL not found at {ptbxl.default_dir()}; set ECG_DATA_DIR to the folder holding ptbxl/")

@@ -112,6 +112,15 @@ def _real_segments(kind: str, count: int, rng: np.random.Generator) -> tuple[np.
     return segments, noise.channel_powers(kind, "train")[channel]
 
 
+def blend(wide: np.ndarray, mates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each wide window mixed with its mate, a beat of the same class from another patient, scaled to the
+    window's own spread: a beat from a patient between the two, of whom the data hold too few (nine with
+    LBBB, eleven with RBBB). The window keeps at least half its weight, so it stays its own patient's."""
+    weight = rng.uniform(0.5, 1.0, (len(wide), 1))
+    scale = wide.std(axis=1, keepdims=True) / np.maximum(mates.std(axis=1, keepdims=True), 1e-12)
+    return weight * wide + (1 - weight) * mates * scale
+
+
 def augment(wide: np.ndarray, rng: np.random.Generator, s: Settings = Settings()) -> np.ndarray:
     """Wide windows -> 180-sample training windows with placement, rate, drift and noise drawn per beat."""
     beats = place(wide.astype(np.float64), rng, s)

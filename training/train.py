@@ -85,6 +85,7 @@ class Recipe:
     lead_views: float = 0.0  # share of PTB-XL draws shown in one of ptbxl.VIEW_LEADS instead of lead II
     full_share_beats: int = FULL_SHARE_BEATS  # beats of a class from which a database gets a full share of it
     stretch_spares_s: float = 0.0  # the augmentation's time stretch leaves this much either side of the R-peak
+    mix_patients: float = 0.0  # share of drawn beats blended with a beat of their class from another patient
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     dilations: tuple[int, ...] = DILATIONS
@@ -97,8 +98,9 @@ class Recipe:
         views = f", lead views {self.lead_views:g}" if self.lead_views else ""
         share = f", full share from {self.full_share_beats} beats" if self.full_share_beats != FULL_SHARE_BEATS else ""
         spared = f", stretch spares {self.stretch_spares_s:g} s" if self.stretch_spares_s else ""
+        mixed = f", patients mixed {self.mix_patients:g}" if self.mix_patients else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{views}{share}{spared}")
+                f"adversary {self.adversary_weight:g}{views}{share}{spared}{mixed}")
 
     @property
     def augmentation(self) -> augment.Settings:
@@ -134,6 +136,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--stretch-spares", type=float, default=Recipe.stretch_spares_s, metavar="SECONDS",
                    help="the augmentation's time stretch leaves this much either side of the R-peak (the QRS) as it "
                         "is (0: the whole beat stretches)")
+    p.add_argument("--mix-patients", type=float, default=Recipe.mix_patients, metavar="SHARE",
+                   help="share of drawn beats blended with a beat of the same class from another patient, so that "
+                        "training sees patients between those it has (0: none)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -313,6 +318,7 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     y = label_indices(train.labels)
     p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior,
                      recipe.full_share_beats)
+    mates = class_draws(y, p)
     rival, patient = None, None
     if recipe.adversary_weight:
         patient_names, patient = np.unique(train.patients, return_inverse=True)
@@ -332,6 +338,8 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
             wide = train.windows[idx]
             if views is not None and recipe.lead_views:
                 wide = with_lead_views(wide, views[0][idx], views[1], recipe.lead_views, rng)
+            if recipe.mix_patients:
+                wide = with_class_mates(wide, idx, train, mates, recipe.mix_patients, rng)
             x = preprocess(augment.augment(wide, rng, recipe.augmentation))
             classes = torch.from_numpy(y[idx])
             hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
@@ -349,6 +357,27 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
         if on_epoch:
             on_epoch(epoch, models)
     return models
+
+
+def class_draws(y: np.ndarray, p: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per class: its rows and the probability of drawing each within the class, as training draws them."""
+    return {c: (rows, p[rows] / p[rows].sum()) for c in np.unique(y) for rows in [np.flatnonzero(y == c)]}
+
+
+def with_class_mates(wide: np.ndarray, idx: np.ndarray, train: beatset.BeatSet,
+                     mates: dict[int, tuple[np.ndarray, np.ndarray]], share: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """The drawn windows with `share` of them blended with a beat of their class drawn as training draws; a
+    mate from the beat's own patient leaves it as it is."""
+    y = label_indices(train.labels[idx])
+    mate = np.empty(len(idx), dtype=int)
+    for c in np.unique(y):
+        rows, p = mates[c]
+        mate[y == c] = rng.choice(rows, size=int((y == c).sum()), p=p)
+    chosen = (rng.random(len(idx)) < share) & (train.patients[mate] != train.patients[idx])
+    wide = wide.copy()
+    wide[chosen] = augment.blend(wide[chosen], train.windows[mate[chosen]], rng)
+    return wide
 
 
 def with_lead_views(wide: np.ndarray, rows: np.ndarray, table: np.ndarray, share: float,
@@ -748,7 +777,8 @@ def main() -> None:
     recipes = [Recipe(epochs=args.epochs, epoch_size=args.epoch_size, patient_balance=b, class_prior=a,
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
-                      full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares, seed=args.seed)
+                      full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares,
+                      mix_patients=args.mix_patients, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     code = beatset.beat_code()
@@ -806,6 +836,8 @@ def main() -> None:
         options += f" --full-share-beats {args.full_share_beats}"
     if args.stretch_spares != Recipe.stretch_spares_s:
         options += f" --stretch-spares {args.stretch_spares:g}"
+    if args.mix_patients != Recipe.mix_patients:
+        options += f" --mix-patients {args.mix_patients:g}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:

@@ -318,7 +318,7 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     y = label_indices(train.labels)
     p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior,
                      recipe.full_share_beats)
-    mates = class_draws(y, p)
+    mates = class_draws(y, p) if recipe.mix_patients else {}
     rival, patient = None, None
     if recipe.adversary_weight:
         patient_names, patient = np.unique(train.patients, return_inverse=True)

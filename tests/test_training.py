@@ -397,7 +397,7 @@ def test_mixed_patients_blend_a_beat_only_with_its_own_class_from_another_patien
     y = train.label_indices(beats.labels)
     mates = train.class_draws(y, np.full(len(y), 1 / len(y)))
     idx = np.arange(len(beats))
-    shown = train.with_class_mates(beats.windows[idx], idx, beats, mates, 1.0, np.random.default_rng(0))
+    shown = train.with_class_mates(beats.windows[idx], idx, y, beats, mates, 1.0, np.random.default_rng(0))
     changed = ~np.all(np.isclose(shown, beats.windows), axis=1)
     assert not changed[600:].any(), "a beat whose class has no other patient was blended"
     assert 0.55 < changed[:600].mean() < 0.8, "about two in three mates come from another of three patients"
@@ -407,7 +407,7 @@ def test_mixed_patients_blend_a_beat_only_with_its_own_class_from_another_patien
     assert np.allclose(shown.std(axis=1)[changed], beats.windows.std(axis=1)[changed], rtol=0.5)
     weight_of_own = 1 - np.abs(level - (1 + np.array([int(p[2:]) for p in patients]))) / 2
     assert np.all(weight_of_own[changed] >= 0.49), "a blend gave the mate more weight than the beat"
-    untouched = train.with_class_mates(beats.windows[idx], idx, beats, mates, 0.0, np.random.default_rng(0))
+    untouched = train.with_class_mates(beats.windows[idx], idx, y, beats, mates, 0.0, np.random.default_rng(0))
     assert np.array_equal(untouched, beats.windows), "a share of 0 blended beats"
 
 

@@ -339,7 +339,7 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
             if views is not None and recipe.lead_views:
                 wide = with_lead_views(wide, views[0][idx], views[1], recipe.lead_views, rng)
             if recipe.mix_patients:
-                wide = with_class_mates(wide, idx, train, mates, recipe.mix_patients, rng)
+                wide = with_class_mates(wide, idx, y, train, mates, recipe.mix_patients, rng)
             x = preprocess(augment.augment(wide, rng, recipe.augmentation))
             classes = torch.from_numpy(y[idx])
             hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
@@ -364,16 +364,16 @@ def class_draws(y: np.ndarray, p: np.ndarray) -> dict[int, tuple[np.ndarray, np.
     return {c: (rows, p[rows] / p[rows].sum()) for c in np.unique(y) for rows in [np.flatnonzero(y == c)]}
 
 
-def with_class_mates(wide: np.ndarray, idx: np.ndarray, train: beatset.BeatSet,
+def with_class_mates(wide: np.ndarray, idx: np.ndarray, y: np.ndarray, train: beatset.BeatSet,
                      mates: dict[int, tuple[np.ndarray, np.ndarray]], share: float,
                      rng: np.random.Generator) -> np.ndarray:
-    """The drawn windows with `share` of them blended with a beat of their class drawn as training draws; a
-    mate from the beat's own patient leaves it as it is."""
-    y = label_indices(train.labels[idx])
+    """The drawn windows (rows `idx` of `train`, whose class indices are `y`) with `share` of them blended with a
+    beat of their class drawn as training draws; a mate from the beat's own patient leaves it as it is."""
+    drawn = y[idx]
     mate = np.empty(len(idx), dtype=int)
-    for c in np.unique(y):
+    for c in np.unique(drawn):
         rows, p = mates[c]
-        mate[y == c] = rng.choice(rows, size=int((y == c).sum()), p=p)
+        mate[drawn == c] = rng.choice(rows, size=int((drawn == c).sum()), p=p)
     chosen = (rng.random(len(idx)) < share) & (train.patients[mate] != train.patients[idx])
     wide = wide.copy()
     wide[chosen] = augment.blend(wide[chosen], train.windows[mate[chosen]], rng)

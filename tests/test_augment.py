@@ -1,4 +1,4 @@
-"""Training augmentation: peak placement, a slower recorder, drift and noise, drawn per beat."""
+"""Training augmentation: peak placement, another recorder's filters, a slower recorder, drift and noise, drawn per beat."""
 
 from dataclasses import replace
 
@@ -56,6 +56,26 @@ def test_a_slower_recorder_keeps_the_beat(wide):
     assert not np.allclose(slow, beats)
     assert all(np.corrcoef(a, b)[0, 1] > 0.9 for a, b in zip(slow, beats))
     assert np.all(np.abs(slow.argmax(axis=1) - WINDOW_BEFORE) <= 3)
+
+
+def test_another_recorder_smears_the_beat_but_keeps_its_shape_and_place(wide):
+    other = augment.through_recorder(wide, np.random.default_rng(0), share=1.0)
+    assert other.shape == wide.shape and np.all(np.isfinite(other))
+    assert not np.allclose(other, wide)
+    delay = other.argmax(axis=1) - WIDE_HALF
+    assert np.all((delay >= 0) & (delay <= 5))
+    centre = slice(WIDE_HALF - 88, WIDE_HALF + 88)
+    for late, beat, lag in zip(other, wide, delay):
+        assert np.corrcoef(late[centre.start + lag:centre.stop + lag], beat[centre])[0, 1] > 0.9
+    steepest = np.abs(np.diff(wide, axis=1)).max(axis=1)
+    assert np.median(np.abs(np.diff(other, axis=1)).max(axis=1) / steepest) < 0.95
+    assert augment.through_recorder(wide, np.random.default_rng(0), share=0.0) is wide
+
+
+def test_a_recorder_filter_starts_without_a_transient():
+    level = np.full((4, 2 * WIDE_HALF), 0.7)
+    other = augment.through_recorder(level, np.random.default_rng(0), share=1.0)
+    assert np.allclose(other, other[:, :1])
 
 
 def test_noise_is_added_at_the_drawn_snr(wide):

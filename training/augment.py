@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import butter, lfilter, lfilter_zi
 
 from databases import noise
 from databases.beatset import WIDE_HALF
@@ -22,6 +23,7 @@ class Settings:
     small_shift: int = 4
     stretch: float = 0.1  # time stretch around the R-peak, +-10%
     stretch_spares_s: float = 0.0  # the stretch leaves this much either side of the R-peak as it is (0: none)
+    recorder_share: float = 0.0  # share of beats passed through another recorder's analogue filters (0: none)
     low_rate_share: float = 0.3  # share of beats passed through a recorder at 100 to 360 Hz
     drift_share: float = 0.5
     noisy_share: float = 0.7
@@ -51,6 +53,32 @@ def place(wide: np.ndarray, rng: np.random.Generator, s: Settings) -> np.ndarray
     spared = s.stretch_spares_s * SAMPLING_RATE
     warped = np.where(np.abs(t) <= spared, t, np.sign(t) * (spared + (np.abs(t) - spared) * stretch))
     return _gather(wide, WIDE_HALF - shift + warped)
+
+
+# Analogue front ends differ: a Holter or monitor rolls off from 25 to 40 Hz, a diagnostic recorder at 100 Hz or
+# more, and their high-pass corners run from 0.05 Hz (diagnostic) to 0.5 Hz and beyond (monitor mode). Both are
+# causal, so they delay and smear the QRS and bend the ST segment, unlike the zero-phase low-pass of preprocess().
+RECORDER_LOWPASS_HZ = (25.0, 30.0, 35.0, 40.0, 60.0, 100.0)
+RECORDER_HIGHPASS_HZ = (0.05, 0.15, 0.3, 0.5, 0.7, 1.0)
+_RECORDER_FILTERS = ([butter(2, f, fs=SAMPLING_RATE) for f in RECORDER_LOWPASS_HZ],
+                     [butter(1, f, "high", fs=SAMPLING_RATE) for f in RECORDER_HIGHPASS_HZ])
+
+
+def through_recorder(wide: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """Some wide windows passed through another recorder's causal low-pass and high-pass, corners drawn per beat
+    from RECORDER_LOWPASS_HZ and RECORDER_HIGHPASS_HZ, each filter started as if the window's first sample had
+    lasted: a beat as another recorder would have taken it, so its shape tells the class, not the recorder."""
+    chosen = np.flatnonzero(rng.random(len(wide)) < share)
+    if len(chosen) == 0:
+        return wide
+    out = wide.astype(np.float64)
+    for bank in _RECORDER_FILTERS:
+        corner = rng.integers(len(bank), size=len(chosen))
+        for k, (b, a) in enumerate(bank):
+            rows = chosen[corner == k]
+            if len(rows):
+                out[rows], _ = lfilter(b, a, out[rows], axis=1, zi=lfilter_zi(b, a)[None] * out[rows, :1])
+    return out
 
 
 def through_low_rate(beats: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
@@ -122,7 +150,9 @@ def blend(wide: np.ndarray, mates: np.ndarray, rng: np.random.Generator) -> np.n
 
 
 def augment(wide: np.ndarray, rng: np.random.Generator, s: Settings = Settings()) -> np.ndarray:
-    """Wide windows -> 180-sample training windows with placement, rate, drift and noise drawn per beat."""
+    """Wide windows -> 180-sample training windows with recorder, placement, rate, drift and noise drawn per beat."""
+    if s.recorder_share:
+        wide = through_recorder(wide, rng, s.recorder_share)
     beats = place(wide.astype(np.float64), rng, s)
     beats = through_low_rate(beats, rng, s.low_rate_share)
     return add_noise(add_drift(beats, rng, s.drift_share), rng, s)

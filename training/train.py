@@ -86,6 +86,7 @@ class Recipe:
     full_share_beats: int = FULL_SHARE_BEATS  # beats of a class from which a database gets a full share of it
     stretch_spares_s: float = 0.0  # the augmentation's time stretch leaves this much either side of the R-peak
     mix_patients: float = 0.0  # share of drawn beats blended with a beat of their class from another patient
+    recorder_share: float = 0.0  # share of drawn beats passed through another recorder's analogue filters
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     dilations: tuple[int, ...] = DILATIONS
@@ -99,12 +100,13 @@ class Recipe:
         share = f", full share from {self.full_share_beats} beats" if self.full_share_beats != FULL_SHARE_BEATS else ""
         spared = f", stretch spares {self.stretch_spares_s:g} s" if self.stretch_spares_s else ""
         mixed = f", patients mixed {self.mix_patients:g}" if self.mix_patients else ""
+        recorders = f", recorder filters {self.recorder_share:g}" if self.recorder_share else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{views}{share}{spared}{mixed}")
+                f"adversary {self.adversary_weight:g}{views}{share}{spared}{mixed}{recorders}")
 
     @property
     def augmentation(self) -> augment.Settings:
-        return augment.Settings(stretch_spares_s=self.stretch_spares_s)
+        return augment.Settings(stretch_spares_s=self.stretch_spares_s, recorder_share=self.recorder_share)
 
     @property
     def model_config(self) -> dict:
@@ -139,6 +141,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--mix-patients", type=float, default=Recipe.mix_patients, metavar="SHARE",
                    help="share of drawn beats blended with a beat of the same class from another patient, so that "
                         "training sees patients between those it has (0: none)")
+    p.add_argument("--recorder-filters", type=float, default=Recipe.recorder_share, metavar="SHARE",
+                   help="share of drawn beats passed through another recorder's causal low-pass (25 to 100 Hz) and "
+                        "high-pass (0.05 to 1 Hz), so that a beat's shape tells its class, not its recorder (0: none)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -778,7 +783,7 @@ def main() -> None:
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
                       full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares,
-                      mix_patients=args.mix_patients, seed=args.seed)
+                      mix_patients=args.mix_patients, recorder_share=args.recorder_filters, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     code = beatset.beat_code()
@@ -838,6 +843,8 @@ def main() -> None:
         options += f" --stretch-spares {args.stretch_spares:g}"
     if args.mix_patients != Recipe.mix_patients:
         options += f" --mix-patients {args.mix_patients:g}"
+    if args.recorder_filters != Recipe.recorder_share:
+        options += f" --recorder-filters {args.recorder_filters:g}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:

@@ -14,7 +14,7 @@ import torch
 from conftest import ROOT
 
 import inference
-from databases import beatset, mitbih, ptbxl, svdb
+from databases import beatset, mitbih, noise, ptbxl, svdb
 from ecg import context
 from ecg.preprocessing import preprocess
 from training import adversary, noise_check, train
@@ -355,7 +355,7 @@ def test_evaluation_report_is_of_the_shipped_weights_and_its_ds2_figures_are_wha
 
 def test_patient_adversary_reverses_its_gradient_into_the_network_and_ramps_up():
     torch.manual_seed(0)
-    rival = adversary.PatientAdversary(hidden=8, n_classes=5, n_patients=3)
+    rival = adversary.Adversary(hidden=8, n_classes=5, n_groups=3)
     hidden = torch.randn(4, 8, requires_grad=True)
     classes, patients = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0])
     gradients = {}
@@ -370,6 +370,21 @@ def test_patient_adversary_reverses_its_gradient_into_the_network_and_ramps_up()
     assert torch.allclose(gradients[1.0], -towards_patients)
     assert adversary.ramp(0.0, 0.3) == 0.0
     assert adversary.ramp(0.5, 0.3) == pytest.approx(0.3, rel=0.02)
+
+
+def test_a_database_adversary_trains_against_the_database_and_only_when_asked():
+    if not (noise.default_dir() / "bw.hea").is_file():
+        pytest.skip(f"noise recordings not found at {noise.default_dir()}; training's augmentation reads them")
+    rng = np.random.default_rng(0)
+    labels = ["N", "V"] * 200
+    patients = [f"{'mitdb' if i < 200 else 'svdb'}:{i % 4}" for i in range(400)]
+    beats = _beats(labels, patients)
+    beats.windows[:] = rng.normal(size=beats.windows.shape) + np.array([[c == "V"] for c in labels]) * 3.0
+    small = train.Recipe(epochs=1, epoch_size=256, batch_size=64, adversary_weight=0.2, seed=3)
+    plain, again = (train.fit(beats, small)["last"].state_dict() for _ in range(2))
+    rivalled = train.fit(beats, dataclasses.replace(small, database_adversary=0.5))["last"].state_dict()
+    assert all(torch.equal(plain[k], again[k]) for k in plain)
+    assert not all(torch.equal(plain[k], rivalled[k]) for k in plain)
 
 
 def test_lead_views_replace_only_multi_lead_beats_and_about_the_share_asked():

@@ -82,6 +82,7 @@ class Recipe:
     patient_balance: float = 1.0  # within a class, a patient weighs count^(1 - patient_balance)
     class_prior: float = 0.5  # a class is drawn in proportion to its count^class_prior
     adversary_weight: float = 0.0  # strength of the patient adversary's reversed gradient (0: none)
+    database_adversary: float = 0.0  # strength of a database adversary's reversed gradient (0: none)
     lead_views: float = 0.0  # share of PTB-XL draws shown in one of ptbxl.VIEW_LEADS instead of lead II
     full_share_beats: int = FULL_SHARE_BEATS  # beats of a class from which a database gets a full share of it
     stretch_spares_s: float = 0.0  # the augmentation's time stretch leaves this much either side of the R-peak
@@ -101,8 +102,9 @@ class Recipe:
         spared = f", stretch spares {self.stretch_spares_s:g} s" if self.stretch_spares_s else ""
         mixed = f", patients mixed {self.mix_patients:g}" if self.mix_patients else ""
         recorders = f", recorder filters {self.recorder_share:g}" if self.recorder_share else ""
+        databases = f", database adversary {self.database_adversary:g}" if self.database_adversary else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{views}{share}{spared}{mixed}{recorders}")
+                f"adversary {self.adversary_weight:g}{databases}{views}{share}{spared}{mixed}{recorders}")
 
     @property
     def augmentation(self) -> augment.Settings:
@@ -129,6 +131,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--adversary", type=float, nargs="+", default=[Recipe.adversary_weight],
                    help="candidates, chosen by cross-validation: strength of a patient adversary's reversed "
                         "gradient (training/adversary.py; 0, none)")
+    p.add_argument("--database-adversary", type=float, default=Recipe.database_adversary, metavar="STRENGTH",
+                   help="strength of a second adversary's reversed gradient, one that guesses the database (the "
+                        "recorder) from the hidden layer, told the beat's class (training/adversary.py; 0, none)")
     p.add_argument("--lead-views", type=float, nargs="+", default=[Recipe.lead_views],
                    help="candidates, chosen by cross-validation: share of PTB-XL draws shown as lead I, aVF or "
                         "V5 saw the beat instead of lead II (0, never)")
@@ -324,11 +329,13 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior,
                      recipe.full_share_beats)
     mates = class_draws(y, p) if recipe.mix_patients else {}
-    rival, patient = None, None
-    if recipe.adversary_weight:
-        patient_names, patient = np.unique(train.patients, return_inverse=True)
-        rival = adversary.PatientAdversary(model.config["hidden"], len(BEAT_CLASSES), len(patient_names))
-    trained = [*model.parameters(), *(rival.parameters() if rival else ())]
+    rivals = {}  # what each adversary must not tell apart: (its adversary, each training beat's group, strength)
+    for groups, weight in ((train.patients, recipe.adversary_weight), (train.databases, recipe.database_adversary)):
+        if weight:
+            names, group = np.unique(groups, return_inverse=True)
+            rivals[len(rivals)] = (adversary.Adversary(model.config["hidden"], len(BEAT_CLASSES), len(names)),
+                                   group, weight)
+    trained = [*model.parameters(), *(p for rival, _, _ in rivals.values() for p in rival.parameters())]
     optimizer = torch.optim.AdamW(trained, lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = recipe.epoch_size // recipe.batch_size
     total_steps = recipe.epochs * per_epoch
@@ -349,10 +356,9 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
             classes = torch.from_numpy(y[idx])
             hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
             loss = loss_fn(logits, classes)
-            if rival:
-                scale = adversary.ramp(step / total_steps, recipe.adversary_weight)
-                loss = loss + nn.functional.cross_entropy(rival(hidden, classes, scale),
-                                                          torch.from_numpy(patient[idx]))
+            for rival, group, weight in rivals.values():
+                scale = adversary.ramp(step / total_steps, weight)
+                loss = loss + nn.functional.cross_entropy(rival(hidden, classes, scale), torch.from_numpy(group[idx]))
             step += 1
             optimizer.zero_grad()
             loss.backward()
@@ -783,7 +789,8 @@ def main() -> None:
                       adversary_weight=w, lead_views=v, ema_decay=args.ema_decay, widths=tuple(args.widths),
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
                       full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares,
-                      mix_patients=args.mix_patients, recorder_share=args.recorder_filters, seed=args.seed)
+                      mix_patients=args.mix_patients, recorder_share=args.recorder_filters,
+                      database_adversary=args.database_adversary, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     code = beatset.beat_code()
@@ -831,6 +838,8 @@ def main() -> None:
         options += " --class-prior " + " ".join(f"{a:g}" for a in args.class_prior)
     if args.adversary != [Recipe.adversary_weight]:
         options += " --adversary " + " ".join(f"{w:g}" for w in args.adversary)
+    if args.database_adversary != Recipe.database_adversary:
+        options += f" --database-adversary {args.database_adversary:g}"
     if args.lead_views != [Recipe.lead_views]:
         options += " --lead-views " + " ".join(f"{v:g}" for v in args.lead_views)
     if args.noise_penalty != NOISE_PENALTY:

@@ -1,4 +1,4 @@
-"""Training augmentation: peak placement, another recorder's filters, a slower recorder, drift and noise, drawn per beat."""
+"""Training augmentation: peak placement, another recorder's filters, a slower recorder, drift, noise."""
 
 from dataclasses import replace
 

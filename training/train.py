@@ -329,13 +329,12 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
     p = draw_weights(train.labels, train.patients, train.databases, recipe.patient_balance, recipe.class_prior,
                      recipe.full_share_beats)
     mates = class_draws(y, p) if recipe.mix_patients else {}
-    rivals = {}  # what each adversary must not tell apart: (its adversary, each training beat's group, strength)
+    rivals = []  # (an adversary, the group it guesses for each training beat, its strength)
     for groups, weight in ((train.patients, recipe.adversary_weight), (train.databases, recipe.database_adversary)):
         if weight:
             names, group = np.unique(groups, return_inverse=True)
-            rivals[len(rivals)] = (adversary.Adversary(model.config["hidden"], len(BEAT_CLASSES), len(names)),
-                                   group, weight)
-    trained = [*model.parameters(), *(p for rival, _, _ in rivals.values() for p in rival.parameters())]
+            rivals.append((adversary.Adversary(model.config["hidden"], len(BEAT_CLASSES), len(names)), group, weight))
+    trained = [*model.parameters(), *(tensor for rival, _, _ in rivals for tensor in rival.parameters())]
     optimizer = torch.optim.AdamW(trained, lr=recipe.lr, weight_decay=recipe.weight_decay)
     per_epoch = recipe.epoch_size // recipe.batch_size
     total_steps = recipe.epochs * per_epoch
@@ -356,7 +355,7 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
             classes = torch.from_numpy(y[idx])
             hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
             loss = loss_fn(logits, classes)
-            for rival, group, weight in rivals.values():
+            for rival, group, weight in rivals:
                 scale = adversary.ramp(step / total_steps, weight)
                 loss = loss + nn.functional.cross_entropy(rival(hidden, classes, scale), torch.from_numpy(group[idx]))
             step += 1

@@ -60,8 +60,10 @@ def place(wide: np.ndarray, rng: np.random.Generator, s: Settings) -> np.ndarray
 # causal, so they delay and smear the QRS and bend the ST segment, unlike the zero-phase low-pass of preprocess().
 RECORDER_LOWPASS_HZ = (25.0, 30.0, 35.0, 40.0, 60.0, 100.0)
 RECORDER_HIGHPASS_HZ = (0.05, 0.15, 0.3, 0.5, 0.7, 1.0)
-_RECORDER_FILTERS = ([butter(2, f, fs=SAMPLING_RATE) for f in RECORDER_LOWPASS_HZ],
-                     [butter(1, f, "high", fs=SAMPLING_RATE) for f in RECORDER_HIGHPASS_HZ])
+# Each filter with its steady-state start for a unit level, (b, a, zi), so that training steps only scale it.
+_RECORDER_FILTERS = tuple([(b, a, lfilter_zi(b, a)) for b, a in bank]
+                          for bank in ([butter(2, f, fs=SAMPLING_RATE) for f in RECORDER_LOWPASS_HZ],
+                                       [butter(1, f, "high", fs=SAMPLING_RATE) for f in RECORDER_HIGHPASS_HZ]))
 
 
 def through_recorder(wide: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
@@ -74,10 +76,10 @@ def through_recorder(wide: np.ndarray, rng: np.random.Generator, share: float) -
     out = wide.astype(np.float64)
     for bank in _RECORDER_FILTERS:
         corner = rng.integers(len(bank), size=len(chosen))
-        for k, (b, a) in enumerate(bank):
+        for k, (b, a, zi) in enumerate(bank):
             rows = chosen[corner == k]
             if len(rows):
-                out[rows], _ = lfilter(b, a, out[rows], axis=1, zi=lfilter_zi(b, a)[None] * out[rows, :1])
+                out[rows], _ = lfilter(b, a, out[rows], axis=1, zi=zi[None] * out[rows, :1])
     return out
 
 

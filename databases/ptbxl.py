@@ -125,7 +125,7 @@ def read(record: str, data_dir: Path | None = None) -> LabelledRecord:
     """Lead II at 360 Hz, its beats found by the project's detector and labelled by the record's rule."""
     row = _row(record, data_dir)
     signal = _leads_at_model_rate(record, [LEAD], data_dir)[0]
-    peaks = detect_peaks(signal)
+    peaks = detect_peaks(signal, on_r_wave=False)
     rule = record_rule(row["statements"])
     labels = label_beats(signal, peaks, rule, row["statements"]) if rule else np.full(len(peaks), "")
     keep = labels != ""

@@ -8,7 +8,7 @@ from scipy.ndimage import maximum_filter1d
 from wfdb import processing
 
 from ecg import gqrs_fast
-from ecg.preprocessing import SAMPLING_RATE
+from ecg.preprocessing import SAMPLING_RATE, lowpass
 
 # Beats are found by gqrs (wfdb's port of PhysioNet's detector; gqrs_fast runs it, the same beats in a twentieth
 # of the time), which tells QRS complexes from tall T waves,
@@ -17,10 +17,20 @@ from ecg.preprocessing import SAMPLING_RATE
 # Hamilton, Elgendi, Engzee, Rodrigues, Kalidas and Nabian methods did no better overall, and wfdb's XQRS
 # trailed gqrs on the eight hardest records (missed 352, false 679 against 52 and 537) at twice the time.
 # gqrs runs at 120 Hz, where it does as well as at 360 Hz (DS1: Se 0.9978, +P 0.9928 against 0.9971,
-# 0.9921) in a third of the time. It marks each QRS near its onset, so the R-peak is then placed where the
-# annotators put it: the largest deflection of the cleaned signal from 67 ms before the mark to 133 ms after.
+# 0.9921) in a third of the time. It marks each QRS near its onset, so the R-peak is then placed where
+# MIT-BIH's annotators put it, in two steps. Which wave: the largest deflection from the median of the stretch
+# from 67 ms before the mark to 133 ms after, on the signal low-passed at 40 Hz as the beat model's windows are.
+# Where on it: that wave's extreme within PEAK_REFINE_S on the cleaned signal. With the wave chosen on the
+# cleaned signal instead, record 118's peaks (right bundle branch block: a tall narrow R, then a long low ST
+# segment) sat a median 17 samples after the reference, on the ST segment: NeuroKit2's mains filter, a moving
+# average, flattens the narrow R below the broad trough. Chosen on DS1 (runs/placement_probe5.py): every DS1
+# record's median offset is then 0 but 109's (-1, as before), 118's 0 (0.92 of its beats within 3 samples, 0.23
+# before), and no beat is lost. Measuring the wave from the level just before the QRS instead of the stretch's
+# median (stop 35) put 119's and 208's wide ventricular beats on their T waves: gqrs marks a wide QRS late, so
+# that level was the QRS itself.
 DETECTION_RATE = 120
 PEAK_SEARCH_S = (-0.067, 0.133)
+PEAK_REFINE_S = 0.008
 # gqrs's amplitude thresholds are in microvolts. A recording's unit is taken to be the power of ten that
 # brings its typical QRS height nearest this (the median over MIT-BIH): mV and µV are then read exactly,
 # ADC counts within a factor of 3. Scaling each recording to exactly this height instead cost +P on the
@@ -39,13 +49,19 @@ T_WAVE_SLOPE_RATIO = 0.5
 SLOPE_WINDOW_S = 0.06
 
 
-def detect_peaks(signal: np.ndarray) -> np.ndarray:
+def detect_peaks(signal: np.ndarray, on_r_wave: bool = True) -> np.ndarray:
     """R-peaks of a 360 Hz signal in any linear unit: gqrs finds the QRS complexes, each peak is placed,
-    and detections that are T waves are set aside."""
+    and detections that are T waves are set aside.
+
+    `on_r_wave` places each peak with `place_on_r_wave`, where MIT-BIH's annotators put it; off, with
+    `place_peaks` alone, as PTB-XL's training beats were placed for the shipped weights (they differ where a
+    deep S wave or ST segment outweighs the R wave), so that training still makes the weights that ship.
+    """
     cleaned = clean(signal)
     marks = gqrs_fast.gqrs_detect(gqrs_input(cleaned), fs=DETECTION_RATE)
     marks = np.round(np.asarray(marks, dtype=float) * SAMPLING_RATE / DETECTION_RATE).astype(int)
-    return _without_t_waves(cleaned, place_peaks(cleaned, marks))
+    placed = place_on_r_wave(cleaned, lowpass(signal), marks) if on_r_wave else place_peaks(cleaned, marks)
+    return _without_t_waves(cleaned, placed)
 
 
 def clean(signal: np.ndarray) -> np.ndarray:
@@ -68,17 +84,38 @@ def _typical_qrs_height(cleaned: np.ndarray) -> float:
 
 
 def place_peaks(cleaned: np.ndarray, marks: np.ndarray) -> np.ndarray:
-    """Each mark moved to its QRS's largest deflection, never past halfway to a neighbouring mark."""
-    marks = np.unique(np.clip(marks, 0, len(cleaned) - 1))
+    """Each mark moved to its QRS's largest deflection from the stretch's median, never past halfway to a
+    neighbouring mark."""
+    return np.unique(_largest_deflections(cleaned, marks)[0])
+
+
+def place_on_r_wave(cleaned: np.ndarray, lowpassed: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """Each mark moved to its QRS's largest deflection on `lowpassed` (the recording through
+    `preprocessing.lowpass`), then to that wave's extreme on `cleaned` within PEAK_REFINE_S, never past
+    halfway to a neighbouring mark."""
+    waves, polarity, first, last = _largest_deflections(lowpassed, marks)
+    refine = round(PEAK_REFINE_S * SAMPLING_RATE)
+    near = np.clip(waves[:, None] + np.arange(-refine, refine + 1), first[:, None],
+                   np.maximum(first, last - 1)[:, None])
+    return np.unique(near[np.arange(len(near)), np.argmax(polarity[:, None] * cleaned[near], axis=1)])
+
+
+def _largest_deflections(signal: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For each mark (sorted, once each): the sample of the largest deflection from the median of its search
+    stretch (PEAK_SEARCH_S around it, inside the signal, short of halfway to a neighbouring mark), the
+    deflection's sign, and the stretch's first and one-past-last samples."""
+    marks = np.unique(np.clip(marks, 0, len(signal) - 1))
     before, after = (round(s * SAMPLING_RATE) for s in PEAK_SEARCH_S)
     halfway = (marks[1:] + marks[:-1]) // 2
     first = np.maximum(np.concatenate([[0], halfway]), marks + before)
-    last = np.minimum(np.concatenate([halfway, [len(cleaned)]]), marks + after)
+    last = np.minimum(np.concatenate([halfway, [len(signal)]]), marks + after)
     positions = marks[:, None] + np.arange(before, after)
     inside = (positions >= first[:, None]) & (positions < last[:, None])
-    stretches = np.where(inside, cleaned[np.clip(positions, 0, len(cleaned) - 1)], np.nan)
-    deflection = np.abs(stretches - np.nanmedian(stretches, axis=1, keepdims=True))
-    return np.unique(positions[np.arange(len(marks)), np.nanargmax(np.nan_to_num(deflection, nan=-1.0), axis=1)])
+    stretches = np.where(inside, signal[np.clip(positions, 0, len(signal) - 1)], np.nan)
+    deflection = np.nan_to_num(stretches - np.nanmedian(stretches, axis=1, keepdims=True), nan=0.0)
+    wave = np.argmax(np.where(inside, np.abs(deflection), -1.0), axis=1)
+    rows = np.arange(len(marks))
+    return positions[rows, wave], np.sign(deflection[rows, wave]), first, last
 
 
 def _without_t_waves(cleaned: np.ndarray, peaks: np.ndarray) -> np.ndarray:

@@ -30,6 +30,11 @@ def cut_windows(signal: np.ndarray, peaks: np.ndarray, before: int = WINDOW_BEFO
     return signal[np.asarray(peaks)[:, None] + offsets].astype(np.float32)
 
 
+def lowpass(signal: np.ndarray) -> np.ndarray:
+    """A whole recording at 360 Hz through the beat's own low-pass: where record mode chooses each R wave."""
+    return sosfiltfilt(_LOWPASS, np.asarray(signal, dtype=np.float64))
+
+
 def to_model_rate(signal: np.ndarray, fs: float) -> np.ndarray:
     """The signal at 360 Hz, the rate the model works at: one resampling for training and record mode."""
     if fs == SAMPLING_RATE:

@@ -17,7 +17,7 @@ import inference
 from databases import beatset, mitbih, noise, ptbxl, svdb
 from ecg import context
 from ecg.preprocessing import preprocess
-from training import adversary, noise_check, train
+from training import adversary, mix_style, noise_check, train
 
 
 def _beats(labels: list[str], patients: list[str]) -> beatset.BeatSet:
@@ -385,6 +385,39 @@ def test_a_database_adversary_trains_against_the_database_and_only_when_asked():
     rivalled = train.fit(beats, dataclasses.replace(small, database_adversary=0.5))["last"].state_dict()
     assert all(torch.equal(plain[k], again[k]) for k in plain)
     assert not all(torch.equal(plain[k], rivalled[k]) for k in plain)
+
+
+def test_mixed_styles_take_a_classmates_statistics_and_keep_each_beats_shape():
+    torch.manual_seed(0)
+    shape = torch.randn(6, 4, 40)
+    features = shape * torch.arange(1.0, 7.0)[:, None, None] + torch.arange(6.0)[:, None, None] * 10
+    classes = torch.tensor([0, 0, 0, 1, 1, 2])
+    mixed = mix_style.mix_styles(features, classes)
+
+    def standardised(x):
+        return (x - x.mean(dim=2, keepdim=True)) / x.std(dim=2, keepdim=True)
+
+    assert torch.allclose(standardised(mixed), standardised(features), atol=1e-4)
+    assert torch.allclose(mixed[5], features[5], atol=1e-4)
+    means, own = mixed.mean(dim=2), features.mean(dim=2)
+    for c in (0, 1):
+        rows = classes == c
+        assert torch.all((means[rows] >= own[rows].min() - 1e-4) & (means[rows] <= own[rows].max() + 1e-4))
+    assert not torch.allclose(means[:5], own[:5], atol=0.1)
+
+
+def test_mixed_styles_change_training_only_when_asked():
+    if not (noise.default_dir() / "bw.hea").is_file():
+        pytest.skip(f"noise recordings not found at {noise.default_dir()}; training's augmentation reads them")
+    rng = np.random.default_rng(0)
+    labels = ["N", "V"] * 200
+    beats = _beats(labels, [f"mitdb:{i % 4}" for i in range(400)])
+    beats.windows[:] = rng.normal(size=beats.windows.shape) + np.array([[c == "V"] for c in labels]) * 3.0
+    small = train.Recipe(epochs=1, epoch_size=256, batch_size=64, seed=3)
+    plain, again = (train.fit(beats, small)["last"].state_dict() for _ in range(2))
+    mixed = train.fit(beats, dataclasses.replace(small, mix_style=0.5))["last"].state_dict()
+    assert all(torch.equal(plain[k], again[k]) for k in plain)
+    assert not all(torch.equal(plain[k], mixed[k]) for k in plain)
 
 
 def test_lead_views_replace_only_multi_lead_beats_and_about_the_share_asked():

@@ -43,7 +43,7 @@ from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 from inference import METADATA_FILE, OOF_FILE, WeightsError
 from model import DILATIONS, ECGCNN, POOLINGS, WIDTHS, pack
-from training import adversary, augment, noise_check
+from training import adversary, augment, mix_style, noise_check
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
 # The chosen candidate's fold models, beside the weights and, like oof.npz, not committed.
@@ -88,6 +88,7 @@ class Recipe:
     stretch_spares_s: float = 0.0  # the augmentation's time stretch leaves this much either side of the R-peak
     mix_patients: float = 0.0  # share of drawn beats blended with a beat of their class from another patient
     recorder_share: float = 0.0  # share of drawn beats passed through another recorder's analogue filters
+    mix_style: float = 0.0  # chance per batch that the first blocks' feature statistics are mixed within a class
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     dilations: tuple[int, ...] = DILATIONS
@@ -103,8 +104,9 @@ class Recipe:
         mixed = f", patients mixed {self.mix_patients:g}" if self.mix_patients else ""
         recorders = f", recorder filters {self.recorder_share:g}" if self.recorder_share else ""
         databases = f", database adversary {self.database_adversary:g}" if self.database_adversary else ""
+        styles = f", mix style {self.mix_style:g}" if self.mix_style else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{databases}{views}{share}{spared}{mixed}{recorders}")
+                f"adversary {self.adversary_weight:g}{databases}{views}{share}{spared}{mixed}{recorders}{styles}")
 
     @property
     def augmentation(self) -> augment.Settings:
@@ -149,6 +151,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--recorder-filters", type=float, default=Recipe.recorder_share, metavar="SHARE",
                    help="share of drawn beats passed through another recorder's causal low-pass (25 to 100 Hz) and "
                         "high-pass (0.05 to 1 Hz), so that a beat's shape tells its class, not its recorder (0: none)")
+    p.add_argument("--mix-style", type=float, default=Recipe.mix_style, metavar="CHANCE",
+                   help="chance per batch that, after each of the first two blocks, every beat's feature statistics "
+                        "are mixed with another beat's of its class (training/mix_style.py; 0: never)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -353,7 +358,12 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
                 wide = with_class_mates(wide, idx, y, train, mates, recipe.mix_patients, rng)
             x = preprocess(augment.augment(wide, rng, recipe.augmentation))
             classes = torch.from_numpy(y[idx])
-            hidden, logits = model.classify(model.features(torch.from_numpy(x).unsqueeze(1)))
+            features = torch.from_numpy(x).unsqueeze(1)
+            for block_index, block in enumerate(model.features):
+                features = block(features)
+                if block_index < mix_style.BLOCKS and recipe.mix_style and torch.rand(1).item() < recipe.mix_style:
+                    features = mix_style.mix_styles(features, classes)
+            hidden, logits = model.classify(features)
             loss = loss_fn(logits, classes)
             for rival, group, weight in rivals:
                 scale = adversary.ramp(step / total_steps, weight)
@@ -789,7 +799,7 @@ def main() -> None:
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
                       full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares,
                       mix_patients=args.mix_patients, recorder_share=args.recorder_filters,
-                      database_adversary=args.database_adversary, seed=args.seed)
+                      database_adversary=args.database_adversary, mix_style=args.mix_style, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     code = beatset.beat_code()
@@ -853,6 +863,8 @@ def main() -> None:
         options += f" --mix-patients {args.mix_patients:g}"
     if args.recorder_filters != Recipe.recorder_share:
         options += f" --recorder-filters {args.recorder_filters:g}"
+    if args.mix_style != Recipe.mix_style:
+        options += f" --mix-style {args.mix_style:g}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:

@@ -10,10 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import neurokit2 as nk
 import numpy as np
 
-from ecg.detection import place_peaks
+from ecg.detection import clean, place_peaks
 from ecg.preprocessing import SAMPLING_RATE
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -46,7 +45,7 @@ def recentre(signal: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, int]:
     """
     if len(marks) == 0:
         return marks, 0
-    cleaned = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")
+    cleaned = clean(signal)
     placed = place_peaks(cleaned, marks)
     nearest = np.clip(np.searchsorted(placed, marks), 1, max(len(placed) - 1, 1))
     candidates = np.stack([placed[nearest - 1], placed[np.minimum(nearest, len(placed) - 1)]])
@@ -65,7 +64,7 @@ def qrs_width_ms(signal: np.ndarray, peaks: np.ndarray) -> float:
     inside = peaks[(peaks >= half) & (peaks + half <= len(signal))]
     if len(inside) == 0:
         return float("nan")
-    cleaned = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")
+    cleaned = clean(signal)
     template = np.median(cleaned[inside[:, None] + np.arange(-half, half)], axis=0)
     slope = np.abs(np.gradient(template))
     near = round(0.11 * SAMPLING_RATE)

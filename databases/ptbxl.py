@@ -17,7 +17,6 @@ import ast
 from functools import cache
 from pathlib import Path
 
-import neurokit2 as nk
 import numpy as np
 import pandas as pd
 import wfdb
@@ -82,7 +81,7 @@ def records(data_dir: Path | None = None) -> list[str]:
 def label_beats(signal: np.ndarray, peaks: np.ndarray, rule: str, statements: set[str]) -> np.ndarray:
     """One label per peak by the record's rule; '' where no rule labels the beat safely."""
     half = round(SHAPE_S * SAMPLING_RATE)
-    cleaned = nk.ecg_clean(signal, sampling_rate=SAMPLING_RATE, method="neurokit")
+    cleaned = clean(signal)
     labels = np.full(len(peaks), "", dtype="<U1")
     inside = (peaks >= half) & (peaks + half <= len(signal))
     if inside.sum() < 3:

@@ -107,3 +107,26 @@ def database_balanced_f1(y: np.ndarray, predicted: np.ndarray, codes: np.ndarray
     f1 = 2 * np.diagonal(cm, axis1=1, axis2=2) / np.maximum(cm.sum(axis=1) + cm.sum(axis=2), 1)
     held = cm.sum(axis=2) > 0
     return float(np.mean([f1[d][held[d]].mean() for d in range(n_databases)]))
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def confidence_by_call(y_true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...],
+                       low_confidence: float) -> dict:
+    """For each class the model calls, how many calls, the mean confidence it gave them and the share that were
+    right; and what the low-confidence warning (confidence under `low_confidence`) separates. A user reads the
+    confidence as a chance of being right: these say where, on patients the model never saw, it is not."""
+    calls = np.asarray(classes)[probabilities.argmax(axis=1)]
+    confidence = probabilities.max(axis=1)
+    right = calls == np.asarray(y_true)
+    warned = confidence < low_confidence
+    return {
+        "per_call": {c: {"calls": int((calls == c).sum()), "mean_confidence": _mean_or_none(confidence[calls == c]),
+                         "right": _mean_or_none(right[calls == c])} for c in classes},
+        "low_confidence": low_confidence,
+        "warned_share": float(warned.mean()),
+        "accuracy_warned": _mean_or_none(right[warned]),
+        "accuracy_unwarned": _mean_or_none(right[~warned]),
+    }

@@ -9,6 +9,8 @@
 - DS2 accuracy with noise added to whole records at 24, 18, 12, 6 and 0 dB SNR (nst's definition):
   the last 10 minutes of the real baseline-wander and muscle-artefact recordings, which training
   never saw, and pink noise, a synthetic family training never used.
+- How often each call was right against the confidence it was given, on DS2 and out of fold, and what the
+  app's low-confidence warning separates.
 - The cross-validated and leave-one-database-out scores that training/train.py measured.
 
 With --without-offsets the same network is scored with its output offsets taken out of its last bias:
@@ -90,6 +92,37 @@ def noise_scores(records: tuple[int, ...], clean_accuracy: float) -> dict:
     return out
 
 
+def _confidence_cells(table: dict | None, call: str) -> str:
+    if table is None:
+        return "– | – | –"
+    row = table["per_call"][call]
+    if not row["calls"]:
+        return "0 | – | –"
+    return f"{row['calls']} | {row['mean_confidence']:.2f} | {row['right']:.2f}"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _warning_line(where: str, table: dict) -> str:
+    return (f"{where}: raised on {table['warned_share']:.3f} of beats, which were right "
+            f"{_share(table['accuracy_warned'])} of the time, against {_share(table['accuracy_unwarned'])} "
+            "for the others.")
+
+
+def confidence_section(ds2: dict, out_of_fold: dict | None) -> str:
+    """Each call's confidence beside how often it was right, on DS2 and (where training measured it) out of fold."""
+    rows = "\n".join(f"| {c} | {_confidence_cells(ds2, c)} | {_confidence_cells(out_of_fold, c)} |"
+                      for c in BEAT_CLASSES)
+    warning = _warning_line("DS2", ds2) + (" " + _warning_line("Out of fold", out_of_fold) if out_of_fold else "")
+    return f"""| call | DS2 calls | mean confidence | right | out-of-fold calls | mean confidence | right |
+|---|---:|---:|---:|---:|---:|---:|
+{rows}
+
+Low-confidence warning (confidence under {ds2['low_confidence']:.0%}). {warning}"""
+
+
 def markdown(results: dict, meta: dict) -> str:
     ds2 = results["ds2"]
     offsets = ", ".join(f"{c} {v:+.2f}" for c, v in meta["cross_validation"]["output_offsets"].items())
@@ -139,6 +172,12 @@ AAMI view (N+L+R as N, A as S):
 
 Atypical-beat warning raised on {results['ds2_flagged_share']:.3f} of DS2 beats.
 
+## How far a confidence can be trusted
+For each class the model calls: how many calls, the mean confidence it gave them and the share that were
+right; on DS2 and out of fold on the training patients (all three databases; from training/train.py).
+
+{confidence_section(results['ds2_confidence'], cv.get('confidence', {}).get('all'))}
+
 ## DS2 with the R-peak off its reference place
 Positive: the peak sits later in the window than at sample 91 (the window was cut early).
 
@@ -187,9 +226,12 @@ def main() -> None:
         offsets = loaded.metadata["cross_validation"]["output_offsets"]
         loaded.model.add_to_bias(-torch.tensor([offsets[c] for c in BEAT_CLASSES]))
     ds2 = beatset.load(beatset.test_sources())
-    predicted = classify(ds2.centred())
+    probabilities = inference.predict_proba(ds2.centred())
+    predicted = np.asarray(inference.CLASSES)[probabilities.argmax(axis=1)]
     results = {"weights_sha256": loaded.metadata["weights_sha256"], "without_offsets": args.without_offsets,
-               "ds2": evaluation.evaluate(ds2.labels, predicted, BEAT_CLASSES)}
+               "ds2": evaluation.evaluate(ds2.labels, predicted, BEAT_CLASSES),
+               "ds2_confidence": evaluation.confidence_by_call(ds2.labels, probabilities, BEAT_CLASSES,
+                                                               inference.LOW_CONFIDENCE)}
     results["ds2_flagged_share"] = float(typicality.flagged(
         loaded.model, loaded.metadata["typicality"], preprocess(ds2.centred())).mean())
     results["clean_accuracy"] = results["ds2"]["five_class"]["accuracy"]

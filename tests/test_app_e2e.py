@@ -2,6 +2,7 @@
 
 import base64
 import io
+import re
 
 import pytest
 from gradio_client import Client, handle_file
@@ -28,6 +29,7 @@ def text_of(beat):
 def test_predict_classifies_a_beat_with_probabilities_and_a_plot(client):
     verdict, label, plot = client.predict(text_of(synthetic_beat()), api_name="/predict")
     assert 'class="verdict' in verdict and "confidence" in verdict
+    assert re.search(r"never trained on \(cross-validation\), \d+% of its [NLRVA] calls were right", verdict)
     assert len(label["confidences"]) == 5
     assert abs(sum(c["confidence"] for c in label["confidences"]) - 1) < 1e-4
     assert label["label"] in {c["label"] for c in label["confidences"]}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from databases import mitbih, noise
+from ecg import evaluation
 from measure import evaluate
 
 
@@ -23,3 +24,16 @@ def test_the_same_seed_adds_the_same_noise(data_dir):
     first, _ = evaluate.noisy_windows((100,), "pink", 12)
     again, _ = evaluate.noisy_windows((100,), "pink", 12)
     np.testing.assert_array_equal(first, again)
+
+
+def test_the_confidence_section_sets_each_calls_confidence_beside_how_often_it_was_right():
+    classes = evaluate.BEAT_CLASSES
+    probabilities = np.eye(len(classes))[[0, 0, 3, 3]] * 0.5 + 0.1
+    table = evaluation.confidence_by_call(np.array(list("NNVN")), probabilities, classes, low_confidence=0.65)
+    text = evaluate.confidence_section(table, None)
+    assert "| N | 2 | 0.60 | 1.00 | – | – | – |" in text
+    assert "| V | 2 | 0.60 | 0.50 | – | – | – |" in text
+    assert "| A | 0 | – | – | – | – | – |" in text
+    assert "raised on 1.000 of beats, which were right 0.750 of the time" in text
+    assert "Out of fold" not in text
+    assert "Out of fold: raised on 1.000" in evaluate.confidence_section(table, table)

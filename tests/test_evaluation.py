@@ -34,3 +34,22 @@ def test_markdown_tables_list_every_class(tmp_path):
     assert all(f"| {c} |" in table for c in BEAT_CLASSES)
     evaluation.save_confusion_png(five, tmp_path / "cm.png", "test")
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_confidence_by_call_counts_each_call_and_what_the_warning_separates():
+    classes = ("N", "V")
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.55, 0.45], [0.3, 0.7], [0.45, 0.55]])
+    y_true = np.array(list("NVNVN"))
+    table = evaluation.confidence_by_call(y_true, probabilities, classes, low_confidence=0.6)
+    n, v = table["per_call"]["N"], table["per_call"]["V"]
+    assert (n["calls"], v["calls"]) == (3, 2)
+    assert n["mean_confidence"] == pytest.approx((0.9 + 0.8 + 0.55) / 3)
+    assert (n["right"], v["right"]) == (pytest.approx(2 / 3), pytest.approx(1 / 2))
+    assert table["warned_share"] == pytest.approx(2 / 5)
+    assert (table["accuracy_warned"], table["accuracy_unwarned"]) == (pytest.approx(1 / 2), pytest.approx(2 / 3))
+
+
+def test_confidence_by_call_leaves_a_class_never_called_without_figures():
+    table = evaluation.confidence_by_call(np.array(["N"]), np.array([[0.9, 0.1]]), ("N", "V"), 0.6)
+    assert table["per_call"]["V"] == {"calls": 0, "mean_confidence": None, "right": None}
+    assert table["accuracy_warned"] is None

@@ -117,6 +117,16 @@ def test_explanation_gives_class_confidence_and_saliency(beat):
     assert result.aami_group in {"N", "S", "V"}
 
 
+def test_explanation_says_how_often_its_call_was_right_on_patients_never_trained_on(beat):
+    result = inference.explain(beat)
+    measured = inference.shipped_model().metadata["cross_validation"]["confidence"]["all"]["per_call"]
+    assert result.right_share == measured[result.label]["right"]
+
+
+def test_weights_trained_before_the_measure_give_no_right_share():
+    assert inference.right_share({"cross_validation": {}}, "N") is None
+
+
 def test_shipped_weights_match_their_metadata():
     loaded = inference.shipped_model()
     meta = loaded.metadata

@@ -243,6 +243,11 @@ def test_quick_training_writes_loadable_weights_metadata_report_and_out_of_fold_
     left_out = np.isin(oof["databases"], list(meta["leave_one_database_out"]))
     np.testing.assert_allclose(oof["left_out_probabilities"][left_out].sum(axis=1), 1, atol=1e-4)
     assert np.isnan(oof["left_out_probabilities"][~left_out]).all()
+    confidence = meta["cross_validation"]["confidence"]
+    assert set(confidence) == {"all", *np.unique(oof["databases"])}
+    calls = oof["probabilities"].argmax(axis=1)
+    counted = [confidence["all"]["per_call"][c]["calls"] for c in inference.CLASSES]
+    assert counted == np.bincount(calls, minlength=len(inference.CLASSES)).tolist()
 
 
 def test_each_saved_fold_model_gives_the_out_of_fold_answers_of_its_own_patients(quick_run):
@@ -351,6 +356,9 @@ def test_evaluation_report_is_of_the_shipped_weights_and_its_ds2_figures_are_wha
     assert results["ds2"]["five_class"]["n_beats"] == len(beats) == 48_988
     accuracy = float((predicted == beats.labels).mean())
     assert accuracy == pytest.approx(results["ds2"]["five_class"]["accuracy"], abs=1e-4)
+    warned = results["ds2_confidence"]
+    assert warned["warned_share"] * warned["accuracy_warned"] + (1 - warned["warned_share"]) * warned[
+        "accuracy_unwarned"] == pytest.approx(accuracy, abs=1e-4)
 
 
 def test_patient_adversary_reverses_its_gradient_into_the_network_and_ramps_up():

@@ -41,7 +41,7 @@ from databases import beatset, mitbih
 from ecg import evaluation, typicality
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
-from inference import METADATA_FILE, OOF_FILE, WeightsError
+from inference import LOW_CONFIDENCE, METADATA_FILE, OOF_FILE, WeightsError
 from model import DILATIONS, ECGCNN, POOLINGS, WIDTHS, pack
 from training import adversary, augment, mix_style, noise_check
 
@@ -661,6 +661,14 @@ def scores_by_database(beats: beatset.BeatSet, predicted: np.ndarray) -> dict:
     return out
 
 
+def confidence_by_database(beats: beatset.BeatSet, probabilities: np.ndarray) -> dict:
+    """How often each out-of-fold call was right against the confidence given, over all beats and each database's."""
+    masks = {"all": np.ones(len(beats), dtype=bool)} | {str(db): beats.databases == db
+                                                          for db in np.unique(beats.databases)}
+    return {name: evaluation.confidence_by_call(beats.labels[m], probabilities[m], BEAT_CLASSES, LOW_CONFIDENCE)
+            for name, m in masks.items()}
+
+
 def source_table(beats: beatset.BeatSet) -> dict:
     """Patients and beats per class that each database adds."""
     table = {}
@@ -920,7 +928,8 @@ def main() -> None:
                                 str(e): v for e, v in c["raw_macro_f1_by_epoch"].items()}}
                            for c in candidates],
             "typicality_thresholds": thresholds,
-            "scores": scores_by_database(beats, oof_labels)},
+            "scores": scores_by_database(beats, oof_labels),
+            "confidence": confidence_by_database(beats, best["probabilities"])},
         "leave_one_database_out": lodo,
         "typicality": stats,
         "command": "python -m training.train " + ("--quick --out " + str(args.out) if args.quick else options),

@@ -66,6 +66,9 @@ def verdict_html(result: inference.Explanation, reference: str | None) -> str:
         f'<span class="verdict-confidence">{result.confidence:.1%}</span></div>',
         *(f'<div class="verdict-warning">⚠ {html.escape(w)}</div>' for w in warnings),
     ]
+    if result.right_share is not None:
+        parts.append(f'<div class="verdict-meta">On patients it never trained on (cross-validation), '
+                     f'{result.right_share:.0%} of its {result.label} calls were right.</div>')
     if reference:
         agrees = reference == result.label
         parts.append(f'<div class="verdict-reference">Reference annotation (MIT-BIH): {reference}, '

@@ -193,6 +193,7 @@ class Explanation:
     saliency: np.ndarray  # (180,) in [0, 1]: Grad-CAM over the last convolution block
     atypicality: float
     atypical: bool
+    right_share: float | None  # how often this call was right on patients the model never trained on (out of fold)
 
     @property
     def confidence(self) -> float:
@@ -209,6 +210,13 @@ class Explanation:
     @property
     def low_confidence(self) -> bool:
         return self.confidence < LOW_CONFIDENCE
+
+
+def right_share(metadata: dict, label: str) -> float | None:
+    """The share of the model's `label` calls that were right out of fold, on training patients each answered by a
+    fold model that never saw them; None where training did not measure it."""
+    confidence = metadata["cross_validation"].get("confidence")
+    return confidence["all"]["per_call"][label]["right"] if confidence else None
 
 
 def explain(beat: np.ndarray) -> Explanation:
@@ -234,4 +242,5 @@ def explain(beat: np.ndarray) -> Explanation:
         saliency=saliency,
         atypicality=distance,
         atypical=distance > loaded.metadata["typicality"]["threshold"],
+        right_share=right_share(loaded.metadata, CLASSES[top]),
     )

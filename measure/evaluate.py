@@ -40,8 +40,12 @@ NOISE_KINDS = noise.REAL + noise.SYNTHETIC_HELD_OUT
 REPORT_DIR = Path("reports")
 
 
+def calls(probabilities: np.ndarray) -> np.ndarray:
+    return np.asarray(inference.CLASSES)[probabilities.argmax(axis=1)]
+
+
 def classify(windows: np.ndarray) -> np.ndarray:
-    return np.asarray(inference.CLASSES)[inference.predict_proba(windows).argmax(axis=1)]
+    return calls(inference.predict_proba(windows))
 
 
 def shift_scores(ds2: beatset.BeatSet) -> dict:
@@ -226,14 +230,14 @@ def main() -> None:
         offsets = loaded.metadata["cross_validation"]["output_offsets"]
         loaded.model.add_to_bias(-torch.tensor([offsets[c] for c in BEAT_CLASSES]))
     ds2 = beatset.load(beatset.test_sources())
-    probabilities = inference.predict_proba(ds2.centred())
-    predicted = np.asarray(inference.CLASSES)[probabilities.argmax(axis=1)]
+    x = preprocess(ds2.centred())
+    probabilities = inference.predict_preprocessed(x)
+    predicted = calls(probabilities)
     results = {"weights_sha256": loaded.metadata["weights_sha256"], "without_offsets": args.without_offsets,
                "ds2": evaluation.evaluate(ds2.labels, predicted, BEAT_CLASSES),
                "ds2_confidence": evaluation.confidence_by_call(ds2.labels, probabilities, BEAT_CLASSES,
                                                                inference.LOW_CONFIDENCE)}
-    results["ds2_flagged_share"] = float(typicality.flagged(
-        loaded.model, loaded.metadata["typicality"], preprocess(ds2.centred())).mean())
+    results["ds2_flagged_share"] = float(typicality.flagged(loaded.model, loaded.metadata["typicality"], x).mean())
     results["clean_accuracy"] = results["ds2"]["five_class"]["accuracy"]
     print(evaluation.markdown_table(results["ds2"]["five_class"]), flush=True)
     results["shifts"] = {str(k): v for k, v in shift_scores(ds2).items()}

@@ -652,21 +652,22 @@ def typicality_thresholds(candidate: dict, beats: beatset.BeatSet, folds: np.nda
     return thresholds
 
 
+def database_masks(beats: beatset.BeatSet) -> dict[str, np.ndarray]:
+    """"all" and each database's name, with the beats that belong to it: what the report scores one by one."""
+    return {"all": np.ones(len(beats), dtype=bool)} | {str(db): beats.databases == db
+                                                       for db in np.unique(beats.databases)}
+
+
 def scores_by_database(beats: beatset.BeatSet, predicted: np.ndarray) -> dict:
     """Five-class and AAMI scores over all beats and over each database's."""
-    out = {"all": evaluation.evaluate(beats.labels, predicted, BEAT_CLASSES)}
-    for db in np.unique(beats.databases):
-        mask = beats.databases == db
-        out[str(db)] = evaluation.evaluate(beats.labels[mask], predicted[mask], BEAT_CLASSES)
-    return out
+    return {name: evaluation.evaluate(beats.labels[m], predicted[m], BEAT_CLASSES)
+            for name, m in database_masks(beats).items()}
 
 
 def confidence_by_database(beats: beatset.BeatSet, probabilities: np.ndarray) -> dict:
     """How often each out-of-fold call was right against the confidence given, over all beats and each database's."""
-    masks = {"all": np.ones(len(beats), dtype=bool)} | {str(db): beats.databases == db
-                                                          for db in np.unique(beats.databases)}
     return {name: evaluation.confidence_by_call(beats.labels[m], probabilities[m], BEAT_CLASSES, LOW_CONFIDENCE)
-            for name, m in masks.items()}
+            for name, m in database_masks(beats).items()}
 
 
 def source_table(beats: beatset.BeatSet) -> dict:

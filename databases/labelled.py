@@ -19,7 +19,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    """The folder holding mitdb/, svdb/, ptbxl/ and noise/: $ECG_DATA_DIR, else ../shared/data."""
+    """The folder holding mitdb/, svdb/, ptbxl/, ptbxl-extra/ and noise/: $ECG_DATA_DIR, else ../shared/data."""
     env = os.environ.get("ECG_DATA_DIR")
     return Path(env) if env else REPOSITORY.parent / "shared" / "data"
 
@@ -65,9 +65,14 @@ def qrs_width_ms(signal: np.ndarray, peaks: np.ndarray) -> float:
     if len(inside) == 0:
         return float("nan")
     cleaned = clean(signal)
-    template = np.median(cleaned[inside[:, None] + np.arange(-half, half)], axis=0)
-    slope = np.abs(np.gradient(template))
-    near = round(0.11 * SAMPLING_RATE)
+    return shape_width_ms(np.median(cleaned[inside[:, None] + np.arange(-half, half)], axis=0))
+
+
+def shape_width_ms(shape: np.ndarray) -> float:
+    """QRS width of one cleaned beat (R-peak at its middle) by `qrs_width_ms`' slope rule."""
+    half = len(shape) // 2
+    slope = np.abs(np.gradient(shape))
+    near = min(round(0.11 * SAMPLING_RATE), half)
     region = slope[half - near:half + near]
     steep = np.flatnonzero(region > 0.2 * slope.max())
     return float((steep.max() - steep.min()) / SAMPLING_RATE * 1000) if len(steep) else 0.0

@@ -53,6 +53,7 @@ def test_qrs_width_tells_narrow_from_wide_beats(width_s, wide):
     ({"CLBBB", "SR"}, "L"), ({"CRBBB", "LAFB", "SR"}, "R"), ({"CLBBB", "CRBBB"}, None),
     ({"NORM", "SR"}, "N"), ({"NORM", "SR", "1AVB"}, None), ({"NORM", "SARRH", "PAC"}, "A"),
     ({"IMI", "PVC", "SR"}, "V"), ({"CLBBB", "PACE"}, None), ({"NORM", "AFIB"}, None), ({"LVH", "SR"}, None),
+    ({"PVC", "AFIB"}, "V"), ({"PVC", "AFLT"}, None), ({"PVC", "AFIB", "PACE"}, None), ({"CRBBB", "AFIB"}, "R"),
 ])
 def test_each_record_gets_the_rule_its_statements_allow(statements, rule):
     assert ptbxl.record_rule(statements) == rule
@@ -93,6 +94,55 @@ def test_no_normal_beats_are_taken_from_a_record_with_a_conduction_statement():
     signal, peaks, _ = _with_one_premature_beat(0.04)
     labels = ptbxl.label_beats(signal, peaks, "V", {"PVC", "IRBBB"})
     assert "N" not in set(labels)
+
+
+def test_in_atrial_fibrillation_a_wide_beat_unlike_the_others_is_v_however_it_is_timed():
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.uniform(0.45, 1.1, 12))
+    widths = np.full(len(times), 0.011)
+    widths[[4, 8]] = 0.045
+    times[8] += 0.2  # late, not premature: in fibrillation timing tells nothing
+    signal, peaks = ecg_with_beats_at(times, times[-1] + 0.6, qrs_width_s=widths)
+    labels = ptbxl.label_beats(signal, peaks, "V", {"PVC", "AFIB"})
+    assert np.flatnonzero(labels == "V").tolist() == [4, 8]
+    assert set(np.delete(labels, [4, 8])) == {""}, "beats conducted in fibrillation are not labelled N"
+
+
+def test_in_atrial_fibrillation_with_a_block_the_dominant_beats_take_the_block_whatever_their_timing():
+    rng = np.random.default_rng(4)
+    times = np.cumsum(rng.uniform(0.45, 1.1, 12))
+    signal, peaks = ecg_with_beats_at(times, times[-1] + 0.6, qrs_width_s=0.03)
+    labels = ptbxl.label_beats(signal, peaks, "L", {"CLBBB", "AFIB"})
+    assert (labels == "L").sum() >= len(peaks) - 2
+
+
+def _write_ptbxl_like_folder(root, folder: str, ecg_id: int, signal: np.ndarray, unit: str) -> None:
+    """A PTB-XL folder with one 500 Hz record whose leads are all `signal`, and its metadata row."""
+    base = root / folder
+    (base / "records500").mkdir(parents=True)
+    leads = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    wfdb.wrsamp(f"{ecg_id:05d}_hr", fs=500, units=[unit] * 12, sig_name=leads,
+                p_signal=np.tile(signal[:, None], 12), fmt=["16"] * 12, adc_gain=[1000.0] * 12,
+                baseline=[0] * 12, write_dir=str(base / "records500"))
+    (base / "ptbxl_database.csv").write_text(
+        'ecg_id,patient_id,filename_hr,scp_codes\n'
+        f'{ecg_id},{ecg_id + 0.0},records500/{ecg_id:05d}_hr,"{{\'NORM\': 100.0, \'SR\': 0.0}}"\n')
+
+
+def test_both_ptbxl_folders_are_read_in_millivolts_band_passed_once(tmp_path):
+    """ptbxl-extra's unit-SD leads come back near mV; ptbxl's own leads lose their baseline drift as the
+    other folder's did before it reached us, so that neither unit nor filter tells the folder."""
+    signal, _ = ecg_with_beats_at(np.arange(0.5, 9.6, 0.8), 10, fs=500)
+    drifting = signal + 2.0 + 0.5 * np.sin(2 * np.pi * 0.1 * np.arange(len(signal)) / 500)
+    _write_ptbxl_like_folder(tmp_path, "ptbxl", 1, drifting, "mV")
+    _write_ptbxl_like_folder(tmp_path, "ptbxl-extra", 900, signal / signal.std(), "SD")
+    assert ptbxl.records(tmp_path) == ["1", "900"]
+    own = ptbxl._leads_at_model_rate("1", ["II"], tmp_path)[0]
+    extra = ptbxl._leads_at_model_rate("900", ["II"], tmp_path)[0]
+    assert abs(own.mean()) < 0.01, "ptbxl's baseline is band-passed away"
+    assert np.corrcoef(own, extra)[0, 1] > 0.95, "and its drift: what is left is the beats"
+    assert extra.std() == pytest.approx(ptbxl.MV_PER_SD, rel=0.01)
+    assert ptbxl.read("900", tmp_path).patient == "ptbxl:900"
 
 
 def _write_svdb_like_record(folder, width_s: float, name: str = "900") -> np.ndarray:
@@ -158,5 +208,5 @@ def test_ptbxl_gives_l_and_r_beats_of_the_block_patients_its_statements_name():
         for label in ("L", "R"):
             if label in set(rec.labels):
                 patients[label].add(rec.patient)
-    assert len(patients["L"]) == 7, "SOURCE.md: complete LBBB in 7 patients"
-    assert len(patients["R"]) == 8, "SOURCE.md: complete RBBB in 8 patients"
+    assert len(patients["L"]) == 20, "SOURCE.md of ptbxl and ptbxl-extra: complete LBBB in 7 + 13 patients"
+    assert len(patients["R"]) == 17, "SOURCE.md of ptbxl and ptbxl-extra: complete RBBB in 8 + 9 patients"

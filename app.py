@@ -101,6 +101,7 @@ STRIP_SECONDS = 10.0
 # +34 to +42 MB). Older sessions past this many lose only an example's reference label or their strip slider.
 SESSION_CAPACITY = 50
 STRIP_STATE_SECONDS = 1800
+AUTOMATIC_LEAD = "automatic"
 TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
 
 
@@ -135,11 +136,28 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
     return "".join(parts)
 
 
+def lead_choices(paths) -> list[tuple[str, str]]:
+    """The lead picker's choices: automatic first, then each lead the uploaded header names."""
+    return [("Automatic (MLII)", AUTOMATIC_LEAD)] + [
+        (f"{i}: {name}", str(i)) for i, name in enumerate(record.lead_names(paths))]
+
+
+def channel_number(channel) -> int | None:
+    """The channel the lead picker or an API call asks for; None for the automatic choice (MLII)."""
+    if channel in (None, "", AUTOMATIC_LEAD):
+        return None
+    try:
+        return int(channel)
+    except (TypeError, ValueError):
+        raise inference.InputError(f"Lead '{str(channel)[:20]}' is not a channel number: choose a lead from the "
+                                   "list, or leave it automatic for MLII.") from None
+
+
 def analyze_recording(files, fs, channel, use_context=True, progress=gr.Progress()):
     """Classify every beat of an uploaded recording: summary, strip, table and downloads."""
     try:
         progress(0.02, desc="reading the recording")
-        recording = record.from_uploads(files, fs, None if channel in (None, "") else int(channel))
+        recording = record.from_uploads(files, fs, channel_number(channel))
         table = record.analyze(recording.signal, recording.fs,
                                lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message),
                                use_context=bool(use_context))
@@ -180,8 +198,8 @@ def record_tab() -> None:
                             file_types=sorted(record.WFDB_SUFFIXES | record.TEXT_SUFFIXES), elem_id="record-files")
             fs = gr.Number(label="Sampling rate of a CSV/TXT (Hz)", value=360, minimum=record.MIN_FS,
                            maximum=record.MAX_FS, elem_id="record-fs")
-            channel = gr.Number(label="Channel (only for WFDB records without an MLII lead)", value=None,
-                                precision=0, minimum=0, elem_id="record-channel")
+            channel = gr.Dropdown(choices=lead_choices(None), value=AUTOMATIC_LEAD, label="Lead of a WFDB record",
+                                  allow_custom_value=True, elem_id="record-channel")
             label, note = context_switch_text()
             use_context = gr.Checkbox(value=True, label=label, info=note, elem_id="record-rr")
             run = gr.Button("Analyze recording", variant="primary", elem_id="analyze-record")
@@ -196,6 +214,8 @@ def record_tab() -> None:
                       elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
     strip = gr.State(None, time_to_live=STRIP_STATE_SECONDS)
+    files.change(lambda paths: gr.Dropdown(choices=lead_choices(paths), value=AUTOMATIC_LEAD), files, channel,
+                 api_name=False, queue=False)
     run.click(analyze_recording, [files, fs, channel, use_context],
               [summary, strip_plot, start, table, downloads, strip],
               api_name="analyze_record")
@@ -277,5 +297,7 @@ demo.queue(default_concurrency_limit=2)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"], max_file_size=record.MAX_UPLOAD_BYTES,
+    # layout.css styles the page's frame, which Gradio's scoping of css_paths does not reach.
+    demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"],
+                head=f"<style>{(ASSETS / 'layout.css').read_text()}</style>", max_file_size=record.MAX_UPLOAD_BYTES,
                 state_session_capacity=SESSION_CAPACITY)

@@ -1,26 +1,29 @@
-"""Example beats for the app, one per class, from DS2 patients the shipped model never saw.
+"""Example beats for the app, from MIT-BIH DS2 patients, shipped in assets/examples.json.
 
-They are read at run time, never committed: from the local MIT-BIH copy named by
-``MITDB_DIR``, else streamed from PhysioNet with wfdb. With neither, the app
-starts without examples and says why.
+The beats are shipped so that the app has examples on a fresh start or a Space with no data folder
+(MIT-BIH is under ODC-By; assets/EXAMPLES.md attributes it). Which beats they are follows a rule written
+before their answers were looked at (`measure.pick_examples`): for each class, the beat whose true-class
+probability is the median over DS2's beats of that class, then the same over the other patients' beats,
+so that the examples show a user what to expect, right and wrong. `from_local_copy` cuts the same beats
+from a local MIT-BIH copy (``MITDB_DIR`` or ``../shared/data/mitdb``): how they were made, and checked.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
+from databases import mitbih
 from ecg.labels import CLASS_NAMES
-from ecg.preprocessing import SAMPLING_RATE, WINDOW_AFTER, WINDOW_BEFORE, cut_windows, lead_index
+from ecg.preprocessing import BEAT_LENGTH, SAMPLING_RATE, cut_windows
 
-# (class, DS2 record, which beat of that class in the record, counted from 0).
-CHOSEN = (("N", 100, 1000), ("L", 214, 1000), ("R", 212, 1000), ("V", 200, 300), ("A", 232, 500))
-PHYSIONET_TIMEOUT_S = 20.0
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "examples.json"
+CAPTION = ("Beats of MIT-BIH DS2 patients the model never trained on, two per class where DS2 has them, each its "
+           "class's median beat by the model's probability: expect some to be wrong. MIT-BIH Arrhythmia Database, "
+           "ODC-By, via PhysioNet.")
 
 
 @dataclass(frozen=True)
@@ -39,46 +42,30 @@ class Example:
         return ", ".join(f"{v:.3f}" for v in self.beat)
 
 
-def _read(record: int, source: dict) -> tuple[np.ndarray, wfdb.Annotation]:
-    name = str(Path(source["dir"]) / str(record)) if "dir" in source else str(record)
-    pn_dir = source.get("pn_dir")
-    rec = wfdb.rdrecord(name, pn_dir=pn_dir)
-    ann = wfdb.rdann(name, "atr", pn_dir=pn_dir)
-    return rec.p_signal[:, lead_index(rec.sig_name)], ann
+def load_examples(path: Path = SHIPPED) -> tuple[list[Example], str]:
+    """The shipped example beats and a caption, or none and why (the app starts either way)."""
+    try:
+        rows = json.loads(Path(path).read_text())["examples"]
+        found = [Example(r["label"], int(r["record"]), int(r["sample"]), np.asarray(r["beat"], dtype=np.float32))
+                 for r in rows]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [], f"No examples: {Path(path).name} could not be read ({type(err).__name__})."
+    if any(len(e.beat) != BEAT_LENGTH or e.label not in CLASS_NAMES for e in found):
+        return [], f"No examples: {Path(path).name} holds a beat that is not {BEAT_LENGTH} samples of a known class."
+    return found, CAPTION
 
 
-def _load(source: dict) -> list[Example]:
+def from_local_copy(chosen: list[tuple[str, int, int]], data_dir: Path | None = None) -> list[Example]:
+    """These (label, record, R-peak sample) beats cut from a local MIT-BIH copy, as training cuts beats."""
     found = []
-    for label, record, nth in CHOSEN:
-        signal, ann = _read(record, source)
-        samples = np.asarray(ann.sample)[np.asarray(ann.symbol) == label]
-        samples = samples[(samples >= WINDOW_BEFORE) & (samples + WINDOW_AFTER <= len(signal))]
-        peak = int(samples[min(nth, len(samples) - 1)])
-        found.append(Example(label, record, peak, cut_windows(signal, np.array([peak]))[0]))
+    for label, record, sample in chosen:
+        signal, _, _ = mitbih.read_record(record, data_dir)
+        found.append(Example(label, record, sample, cut_windows(signal, np.array([sample]))[0]))
     return found
 
 
-def load_examples() -> tuple[list[Example], str]:
-    """The example beats and a line saying where they came from, or why there are none."""
-    local = os.environ.get("MITDB_DIR")
-    if local:
-        try:
-            return _load({"dir": local}), f"Examples read from the local MIT-BIH copy in {local}."
-        except Exception as err:
-            return [], f"No examples: MITDB_DIR is set to {local}, but reading it failed ({err})."
-    result: dict = {}
-
-    def stream() -> None:
-        try:
-            result["examples"] = _load({"pn_dir": "mitdb"})
-        except Exception as err:
-            result["error"] = err
-
-    worker = threading.Thread(target=stream, daemon=True)
-    worker.start()
-    worker.join(PHYSIONET_TIMEOUT_S)
-    if "examples" in result:
-        return result["examples"], "Examples streamed from PhysioNet (MIT-BIH Arrhythmia Database)."
-    reason = result.get("error", f"no answer within {PHYSIONET_TIMEOUT_S:.0f} s")
-    return [], (f"No examples: MITDB_DIR is not set and PhysioNet could not be reached ({reason}). "
-                "Set MITDB_DIR to a local copy of the MIT-BIH Arrhythmia Database to get them.")
+def write_examples(found: list[Example], rule: str, path: Path = SHIPPED) -> None:
+    """The examples as the app reads them, with the rule that chose them."""
+    rows = [{**asdict(e), "beat": [round(float(v), 3) for v in e.beat]} for e in found]
+    Path(path).write_text(json.dumps({"source": "MIT-BIH Arrhythmia Database (PhysioNet), ODC-By 1.0; see "
+                                                "assets/EXAMPLES.md", "rule": rule, "examples": rows}, indent=1) + "\n")

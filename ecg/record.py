@@ -431,6 +431,17 @@ def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None)
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def lead_names(paths: list[str | Path]) -> list[str]:
+    """The signal names of the one WFDB header among these files; none when there is no readable one."""
+    headers = [Path(p) for p in paths or [] if Path(p).suffix.lower() == ".hea"]
+    if len(headers) != 1:
+        return []
+    try:
+        return list(wfdb.rdheader(str(headers[0].with_suffix(""))).sig_name or [])
+    except Exception:
+        return []
+
+
 def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
     if path.suffix.lower() in TEXT_SUFFIXES:
         if not path.is_file():

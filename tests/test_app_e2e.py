@@ -10,7 +10,7 @@ from PIL import Image
 
 import inference
 from databases import mitbih
-from ecg import context
+from ecg import context, examples
 from measure.local_server import running_app
 from measure.synthetic import synthetic_beat, synthetic_ecg
 
@@ -71,13 +71,16 @@ def test_a_recording_uploaded_through_the_api_comes_back_classified(client, tmp_
         client.predict([handle_file(str(bad))], 360, None, True, api_name="/analyze_record")
 
 
-def test_the_app_starts_and_classifies_without_any_example_source(tmp_path):
-    with running_app({"MITDB_DIR": str(tmp_path)}) as url:
+def test_a_fresh_start_with_no_data_folder_offers_the_shipped_examples(tmp_path):
+    """A newcomer or a Space has no MIT-BIH copy: the examples must be there all the same, with no error text."""
+    with running_app({"MITDB_DIR": str(tmp_path), "ECG_DATA_DIR": str(tmp_path)}) as url:
         page = Client(url, verbose=False)
         _, label, _ = page.predict(text_of(synthetic_beat()), api_name="/predict")
         assert len(label["confidences"]) == 5
-        config = page.config
-    assert "No examples: MITDB_DIR is set to" in str(config)
+        config = str(page.config)
+    shipped, _ = examples.load_examples()
+    assert all(e.title in config for e in shipped)
+    assert "No examples" not in config and "Error" not in config and str(tmp_path) not in config
 
 
 def test_the_floor_app_answers_predict_with_what_the_app_answers(client):

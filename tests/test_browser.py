@@ -10,6 +10,7 @@ import wfdb
 from conftest import ROOT
 
 from databases import mitbih
+from ecg import examples
 from measure.local_server import running_app
 from measure.synthetic import synthetic_beat, synthetic_ecg
 
@@ -73,12 +74,12 @@ def test_a_bad_value_shows_its_message_and_the_page_still_works(browser, url):
     page.close()
 
 
-@pytest.mark.skipif(not mitbih.has_data(), reason="MIT-BIH data not found; examples need a local copy")
 def test_an_example_from_a_ds2_patient_shows_its_reference_label(browser, url):
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     page.goto(url)
     page.locator("#examples input").click()
-    page.get_by_role("option", name="V (Premature ventricular contraction): record 200").click()
+    shipped_v = next(e for e in examples.load_examples()[0] if e.label == "V")
+    page.get_by_role("option", name=shipped_v.title).click()
     page.locator("#verdict .verdict-reference").wait_for(timeout=30_000)
     assert "Reference annotation (MIT-BIH): V" in page.locator("#verdict").inner_text()
     page.get_by_role("button", name="Clear").click()
@@ -123,4 +124,53 @@ def test_a_24_hour_two_lead_record_of_about_95_mb_uploads_shows_progress_and_is_
     summary.wait_for(timeout=400_000)
     beats = int(re.match(r"(\d+) beats", summary.inner_text()).group(1))
     assert abs(beats - 48 * len(peaks)) <= 48
+    page.close()
+
+
+@pytest.mark.skipif(not mitbih.has_data(), reason="MIT-BIH data not found; record 114 needs a local copy")
+def test_a_record_whose_mlii_is_not_its_first_lead_is_read_on_mlii_when_no_lead_is_chosen(browser, url):
+    """MIT-BIH 114 stores V5 first and MLII second: left on automatic, the page must analyse MLII."""
+    folder = mitbih.default_data_dir()
+    page = record_tab_with(browser, url, [folder / f"114.{ext}" for ext in ("hea", "dat", "atr")])
+    page.locator("#record-files").get_by_text("114.dat").wait_for(timeout=60_000)
+    page.locator("#record-channel input").click()
+    assert page.get_by_role("option", name="1: MLII").count() == 1, "the picker lists the record's own leads"
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Analyze recording").click()
+    summary = page.locator("#record-summary .verdict-meta").first
+    summary.wait_for(timeout=120_000)
+    assert "lead MLII" in summary.inner_text()
+    page.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def scroll_width(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def test_on_a_phone_no_state_of_the_page_scrolls_sideways(browser, url, tmp_path):
+    """390 px wide: the answer, a refusal with a long unbroken value and a recording's results all fit."""
+    page = browser.new_page(viewport=PHONE)
+    page.goto(url)
+    page.get_by_text("Research and teaching tool, not a medical device").wait_for()
+    assert scroll_width(page) <= PHONE["width"], "the empty page"
+    paste_and_enter(page, ", ".join(f"{v:.4f}" for v in synthetic_beat()))
+    page.locator("#beat-plot img").wait_for(timeout=30_000)
+    assert scroll_width(page) <= PHONE["width"], "a beat's answer"
+    paste_and_enter(page, "1, 2, " + "x" * 300)
+    page.get_by_text("is not a number").first.wait_for(timeout=30_000)
+    assert scroll_width(page) <= PHONE["width"], "a refusal quoting a long value"
+    signal, _ = synthetic_ecg(seconds=40)
+    csv = tmp_path / "strip.csv"
+    csv.write_text("mV\n" + "\n".join(f"{v:.5f}" for v in signal))
+    page.get_by_role("tab", name="Whole recording").click()
+    page.locator("#record-files input[type=file]").set_input_files([str(csv)])
+    page.get_by_role("button", name="Analyze recording").click()
+    page.locator("#record-strip img").wait_for(timeout=60_000)
+    page.locator("#record-table").wait_for()
+    assert scroll_width(page) <= PHONE["width"], "a recording's results"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-phone-record.png"), full_page=True)
     page.close()

@@ -102,7 +102,7 @@ STRIP_SECONDS = 10.0
 SESSION_CAPACITY = 50
 STRIP_STATE_SECONDS = 1800
 AUTOMATIC_LEAD = "automatic"
-TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "rr_before_s", "rr_after_s"]
+TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "atypical", "rr_before_s", "rr_after_s"]
 
 
 def context_switch_text() -> tuple[str, str]:
@@ -127,11 +127,15 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
              f'<div class="verdict-meta">{per_class}</div>',
              f'<div class="verdict-meta">Labels {source}; the table keeps the beat model\'s own answer as '
              'beat_label.</div>']
+    if counts["atypical"]:
+        parts.append(f'<div class="verdict-warning">⚠ {counts["atypical"]} of {counts["beats"]} beats look unlike '
+                     'the beats the model learned from (column atypical): they may be paced, fusion or noise, and '
+                     'the five classes may not apply to them.</div>')
     if agreed:
         parts.append(f'<div class="verdict-reference">Against the uploaded .atr ({agreed["reference_beats"]} '
                      f'beats): detection sensitivity {agreed["sensitivity"]:.2%}, +P '
                      f'{agreed["positive_predictivity"]:.2%}; class agreement on {agreed["matched_known_beats"]} '
-                     f'matched N/L/R/V/A beats {agreed["class_agreement"]:.1%}</div>')
+                     f'matched N/L/R/V/A beats {agreed["class_agreement"]:.1%}.{outside_classes(agreed)}</div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -151,6 +155,15 @@ def channel_number(channel) -> int | None:
     except (TypeError, ValueError):
         raise inference.InputError(f"Lead '{str(channel)[:20]}' is not a channel number: choose a lead from the "
                                    "list, or leave it automatic for MLII.") from None
+
+
+def outside_classes(agreed: dict) -> str:
+    """What the reference beats outside the five classes were called, which class agreement leaves out."""
+    if not agreed["matched_other_beats"]:
+        return ""
+    called = ", ".join(f"{pair} {n}" for pair, n in list(agreed["other_beats_called"].items())[:6])
+    return (f' {agreed["matched_other_beats"]} matched reference beats lie outside the five classes and are not '
+            f'in that figure (reference as label: {html.escape(called)}).')
 
 
 def analyze_recording(files, fs, channel, use_context=True, progress=gr.Progress()):

@@ -184,6 +184,20 @@ def predict_preprocessed(x: np.ndarray, model: ECGCNN | None = None) -> np.ndarr
     return out
 
 
+def predict_with_hidden(x: np.ndarray, model: ECGCNN) -> tuple[np.ndarray, np.ndarray]:
+    """`predict_preprocessed`'s probabilities and the hidden layer they were read from (what the atypical
+    warning measures), from one pass."""
+    probabilities, hidden = [], []
+    with torch.inference_mode():
+        for i in range(0, len(x), BATCH_SIZE):
+            features, logits = model.classify(model.features(torch.from_numpy(x[i:i + BATCH_SIZE]).unsqueeze(1)))
+            probabilities.append(torch.softmax(logits, dim=1).double().numpy())
+            hidden.append(features.numpy())
+    if not probabilities:
+        return np.zeros((0, len(CLASSES))), np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(probabilities), np.concatenate(hidden)
+
+
 @dataclass(frozen=True)
 class Explanation:
     """One beat's class, probabilities, what drove the decision and whether to trust it."""

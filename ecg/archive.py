@@ -13,6 +13,7 @@ folders at the same paths.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -126,7 +127,7 @@ def analyse_archive(headers: list[Path], out_dir: Path, scheduler: str | None = 
                 row = future.result()
                 rows.append(row)
                 if row["status"] == "failed":
-                    tqdm.write(f"{row['record']}: failed: {row['error']}")
+                    tqdm.write(f"{row['record']}: failed: {row['error']}", file=sys.stderr)
     summary = pd.DataFrame(rows).sort_values("record", ignore_index=True)
     summary.to_csv(out_dir / SUMMARY_FILE, index=False, float_format="%.6g")
     return summary

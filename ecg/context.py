@@ -27,11 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import skops.io
 from pandas.api.typing import Rolling
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import SAMPLING_RATE, WINDOW_BEFORE, preprocess
@@ -166,6 +162,10 @@ def fit(x: np.ndarray, labels: np.ndarray, feature_set: str = "rr+shape", balanc
     counted as conducted, N). A logistic model's parameters are plain lists; a trees model keeps the fitted
     trees under "trees" (`save` writes them apart). `n_bias` is added to N's logit when applied: a larger one
     keeps more beats N, trading atrial premature beats found for normal ones kept."""
+    from sklearn.ensemble import HistGradientBoostingClassifier  # fitting only: record mode starts without them
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     labels = np.asarray(labels)
     if scope == "all":
         labels = np.where(np.isin(labels, CONDUCTED), "N", labels)
@@ -280,6 +280,8 @@ def re_decides(params: dict) -> str:
 
 def save(params: dict, weights_dir: Path) -> None:
     """Write a fitted context model beside the weights: CONTEXT_FILE, and for trees TREES_FILE."""
+    import skops.io  # about 5 s to import: only where trees are written or read
+
     weights_dir = Path(weights_dir)
     trees = weights_dir / TREES_FILE
     if learner_of(params) == "trees":
@@ -305,5 +307,7 @@ def shipped_params(weights_dir: Path) -> dict | None:
         if not trees.is_file():
             raise WeightsError(f"{trees} is missing: {CONTEXT_FILE} needs it; rerun "
                                     "`python -m training.train_context`.")
+        import skops.io
+
         params["trees"] = skops.io.load(trees, trusted=TRUSTED_TREE_TYPES)
     return params

@@ -1,24 +1,17 @@
 """Whole recordings: read, resample to 360 Hz, find every beat, classify it.
 
-    python -m ecg.record PATH [--fs HZ] [--channel N] [--out results.csv] [--no-context]
-    python -m ecg.record FOLDER [--out DIR] [--workers N | --scheduler tcp://host:8786]
-
-PATH is a WFDB record (its .hea, or the name without extension) or a CSV/TXT with
-one column of samples. Results are given at the input's own sample positions and
-times. A FOLDER of WFDB records is analysed in parallel on Dask (ecg/archive.py): one
-CSV and .cnn per record and summary.csv in DIR (default results/FOLDER_NAME); a
-re-run skips records already done; exit status 2 if any record failed.
+The command line is ecg/analyze.py; a folder of records is spread over cores by ecg/archive.py.
+Results are given at the input's own sample positions and times.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import gc
 import io
 import shutil
-import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,7 +21,7 @@ import pandas as pd
 import wfdb
 from wfdb import processing
 
-from ecg import context
+from ecg import context, typicality
 from ecg.detection import detect_peaks
 from ecg.labels import BEAT_CLASSES, BEAT_SYMBOLS
 from ecg.preprocessing import (
@@ -40,7 +33,7 @@ from ecg.preprocessing import (
     preprocess,
     to_model_rate,
 )
-from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_preprocessed, shipped_model
+from inference import CLASSES, WEIGHTS_DIR, InputError, WeightsError, predict_with_hidden, shipped_model
 from model import ECGCNN
 
 MIN_FS, MAX_FS = 100.0, 1000.0
@@ -67,6 +60,7 @@ class Models:
 
     beat: ECGCNN
     context: dict | None
+    typicality: dict | None = None  # the beat model's class centres and threshold; None: no atypical column
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,8 @@ def context_params() -> dict | None:
 
 
 def shipped_models(use_context: bool = True) -> Models:
-    return Models(shipped_model().model, context_params() if use_context else None)
+    loaded = shipped_model()
+    return Models(loaded.model, context_params() if use_context else None, loaded.metadata["typicality"])
 
 
 def analyze(signal: np.ndarray, fs: float = SAMPLING_RATE, progress: Progress | None = None,
@@ -150,7 +145,7 @@ def analyze_stretches(read: Reader, n_samples: int, fs: float, progress: Progres
     margin = int(MARGIN_S * fs) if len(starts) > 1 else 0
     models = shipped_models(use_context) if models is None else models
     if not use_context:
-        models = Models(models.beat, None)
+        models = Models(models.beat, None, models.typicality)
     tables, flat = [], True
     for k, start in enumerate(starts):
         stop = n_samples if len(starts) == 1 else min(start + segment, n_samples)
@@ -193,7 +188,7 @@ def _beats_of(stretch: np.ndarray, fs: float, models: Models, report: Progress, 
     report(0.6, f"classifying {len(peaks)} beats")
     windows = beat_windows(resampled, peaks)
     beats = preprocess(windows)
-    probabilities = predict_preprocessed(beats, models.beat)
+    probabilities, hidden = predict_with_hidden(beats, models.beat)
     samples = np.minimum(np.round(peaks * fs / SAMPLING_RATE).astype(int), len(stretch) - 1)
     final = (_in_context(models.context, probabilities, peaks, windows, beats, samples + offset, fs, total)
              if models.context else probabilities)
@@ -206,6 +201,8 @@ def _beats_of(stretch: np.ndarray, fs: float, models: Models, report: Progress, 
     })
     for i, c in enumerate(CLASSES):
         table[f"p_{c}"] = probabilities[:, i]
+    if models.typicality:
+        table["atypical"] = typicality.distance(hidden, models.typicality) > models.typicality["threshold"]
     return table
 
 
@@ -232,7 +229,7 @@ def beat_windows(resampled: np.ndarray, peaks: np.ndarray) -> np.ndarray:
 
 
 def summary(table: pd.DataFrame, n_samples: int, fs: float) -> dict:
-    """Beats per class, mean heart rate and duration."""
+    """Beats per class, mean heart rate, duration, and the beats the atypical warning flags (None: not measured)."""
     duration = n_samples / fs
     rr = table["rr_after_s"].dropna()
     return {
@@ -240,6 +237,7 @@ def summary(table: pd.DataFrame, n_samples: int, fs: float) -> dict:
         "beats": len(table),
         "per_class": {c: int((table["label"] == c).sum()) for c in CLASSES},
         "mean_heart_rate_bpm": float(60 / rr.mean()) if len(rr) else float("nan"),
+        "atypical": int(table["atypical"].sum()) if "atypical" in table else None,
     }
 
 
@@ -268,6 +266,7 @@ def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float, skip_f
     predicted = table["label"].to_numpy()[matched_test]
     beat_only = table["beat_label"].to_numpy()[matched_test]
     known = np.isin(truth, BEAT_CLASSES)
+    outside = Counter(zip(truth[~known].tolist(), predicted[~known].tolist()))
     offsets = table["sample"].to_numpy()[matched_test] - ref_samples[matched_ref]
     quartiles = np.percentile(offsets, [25, 50, 75]) if len(offsets) else np.full(3, np.nan)
     return {
@@ -279,6 +278,8 @@ def agreement(table: pd.DataFrame, reference: wfdb.Annotation, fs: float, skip_f
         "positive_predictivity": float(comparison.positive_predictivity),
         "matched_known_beats": int(known.sum()),
         "class_agreement": float((truth[known] == predicted[known]).mean()) if known.any() else float("nan"),
+        "matched_other_beats": int((~known).sum()),
+        "other_beats_called": {f"{t} as {p}": n for (t, p), n in sorted(outside.items(), key=lambda kv: -kv[1])},
         "truth": truth[known],
         "predicted": predicted[known],
         "predicted_beat_only": beat_only[known],
@@ -348,7 +349,7 @@ def open_wfdb(path: Path, channel: int | None = None) -> WfdbSource:
     for dat in dat_files:
         if not dat.is_file():
             raise InputError(f"The data file {dat.name} named in {base.name}.hea is missing; "
-                             "upload it with the header.")
+                             "keep it beside the header.")
     expected = _expected_bytes(header)
     actual = sum(d.stat().st_size for d in dat_files)
     if expected is not None and actual < expected:
@@ -414,7 +415,7 @@ def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None)
     if suffixes & TEXT_SUFFIXES:
         if len(files) != 1:
             raise InputError("Upload one CSV/TXT file at a time, or a WFDB record's .hea and .dat files.")
-        return _load(files[0], fs, channel)
+        return read_file(files[0], fs, channel)
     unknown = suffixes - WFDB_SUFFIXES
     if unknown:
         raise InputError(f"Files of type {', '.join(sorted(unknown))} are not read. Upload a WFDB record "
@@ -442,7 +443,9 @@ def lead_names(paths: list[str | Path]) -> list[str]:
         return []
 
 
-def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
+def read_file(path: Path, fs: float | None, channel: int | None) -> Recording:
+    """A CSV/TXT of samples at `fs`, or a WFDB record's MLII lead (or `channel`), read whole."""
+    path = Path(path)
     if path.suffix.lower() in TEXT_SUFFIXES:
         if not path.is_file():
             raise InputError(f"No file {path}: expected a CSV/TXT with one column of samples.")
@@ -450,62 +453,3 @@ def _load(path: Path, fs: float | None, channel: int | None) -> Recording:
             raise InputError(f"{path.name} holds bare samples: state their sampling rate in Hz.")
         return Recording(path.stem, read_text(path), fs, "column 1")
     return read_wfdb(path, channel)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m ecg.record", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", type=Path, help="WFDB record (.hea), CSV/TXT file, or folder of WFDB records")
-    p.add_argument("--fs", type=float, help="sampling rate in Hz of a CSV/TXT file (WFDB headers state theirs)")
-    p.add_argument("--channel", type=int, help="channel of a WFDB record to use (default: MLII)")
-    p.add_argument("--out", type=Path, help="CSV file of every beat; for a folder, the output folder")
-    p.add_argument("--no-context", action="store_true", help="label beats with the beat model alone")
-    p.add_argument("--workers", type=int, help="folder: local Dask workers, one thread each (default: every core)")
-    p.add_argument("--scheduler", help="folder: address of a running Dask scheduler to use instead")
-    args = p.parse_args()
-    try:
-        run(args)
-    except (InputError, WeightsError) as err:
-        print(f"ecg.record: {args.path}: {err}", file=sys.stderr)
-        sys.exit(2)
-
-
-def run(args: argparse.Namespace) -> None:
-    """Analyse the record or folder the command line names; input problems raise InputError."""
-    if args.path.is_dir():
-        run_folder(args)
-        return
-    recording = _load(args.path, args.fs, args.channel)
-    table = analyze(recording.signal, recording.fs, use_context=not args.no_context)
-    counts = summary(table, len(recording.signal), recording.fs)
-    line = f"{recording.name}: {counts['beats']} beats, " + ", ".join(
-        f"{c} {n}" for c, n in counts["per_class"].items())
-    if recording.reference is not None:
-        agreed = agreement(table, recording.reference, recording.fs)
-        line += (f"; detection Se {agreed['sensitivity']:.4f} +P {agreed['positive_predictivity']:.4f}, "
-                 f"class agreement {agreed['class_agreement']:.3f}")
-    print(line)
-    if args.out:
-        table.insert(0, "record", recording.name)
-        table.to_csv(args.out, index=False, float_format="%.6g")
-        print(f"wrote {len(table)} beats to {args.out}")
-
-
-def run_folder(args: argparse.Namespace) -> None:
-    """Every WFDB record of a folder on Dask; exits with status 2 when any record failed."""
-    from ecg import archive  # Dask is loaded only for folders: one record starts faster without it
-
-    headers = sorted(args.path.glob("*.hea"))
-    if not headers:
-        raise InputError("the folder holds no WFDB header (.hea); expected a folder of WFDB records")
-    out_dir = args.out or Path("results") / args.path.resolve().name
-    table = archive.analyse_archive(headers, out_dir, args.scheduler, args.workers, not args.no_context)
-    counts = table["status"].value_counts()
-    print(f"{len(table)} records: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "skipped", "failed"))
-          + f"; results and {archive.SUMMARY_FILE} in {out_dir}")
-    if counts.get("failed", 0):
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -51,7 +51,7 @@ def _warm() -> None:
 
 def records_per_minute(headers: list[Path], workers: int) -> float:
     """Records analysed per minute by a warmed-up LocalCluster of `workers` single-thread workers, started as
-    `python -m ecg.record FOLDER` starts it."""
+    `python -m ecg.analyze FOLDER` starts it."""
     with archive.connected(None, workers) as client, tempfile.TemporaryDirectory() as out:
         client.run(_warm)
         began = time.perf_counter()

@@ -1,5 +1,6 @@
 """Whole-record analysis on synthetic signals and WFDB records written by the tests themselves."""
 
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import inference
 from databases import mitbih
 from ecg import record
 from inference import InputError
-from measure.synthetic import synthetic_ecg
+from measure.synthetic import paced_like_beat, synthetic_ecg
 from model import ECGCNN
 
 
@@ -199,7 +200,7 @@ def test_command_line_names_a_bad_file_in_one_line_and_exits_2(tmp_path, name, c
     path = tmp_path / name
     if content is not None:
         path.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "ecg.record", str(path), "--fs", "360"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "ecg.analyze", str(path), "--fs", "360"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -216,6 +217,46 @@ def test_agreement_reports_where_detected_peaks_sit_against_the_reference():
     assert agreed["peak_offset_median"] == 7.0  # 60 beats 7 samples late, 59 beats 5
     assert agreed["peak_offset_iqr"] == pytest.approx(2.0)
     assert agreed["sensitivity"] == 1.0
+
+
+def test_agreement_leaves_beats_of_other_classes_out_and_says_what_they_were_called():
+    peaks = np.arange(400, 36000, 300)
+    symbols = np.array(["N"] * len(peaks), dtype=object)
+    symbols[[3, 10, 20]] = "F"
+    symbols[30] = "/"
+    reference = wfdb.Annotation("ref", "atr", sample=peaks, symbol=symbols.tolist())
+    labels = np.array(["N"] * len(peaks), dtype=object)
+    labels[[3, 10]] = "L"
+    labels[5] = "V"
+    table = pd.DataFrame({"sample": peaks, "label": labels, "beat_label": labels})
+    agreed = record.agreement(table, reference, 360)
+    assert agreed["matched_known_beats"] == len(peaks) - 4 and agreed["matched_other_beats"] == 4
+    assert agreed["class_agreement"] == pytest.approx(1 - 1 / (len(peaks) - 4))
+    assert agreed["other_beats_called"] == {"F as L": 2, "F as N": 1, "/ as N": 1}
+
+
+def test_the_summary_counts_the_beats_the_atypical_warning_flags():
+    signal, peaks = synthetic_ecg()
+    table = record.analyze(signal, 360)
+    assert record.summary(table, len(signal), 360)["atypical"] == int(table["atypical"].sum())
+    paced = np.tile(paced_like_beat(288), 40)  # 75 bpm of pacing spikes, each before a wide QRS
+    odd = record.analyze(paced + 0.01 * np.random.default_rng(0).normal(size=len(paced)), 360)
+    assert odd["atypical"].mean() > 0.5
+    assert record.summary(odd, len(paced), 360)["atypical"] == int(odd["atypical"].sum()) > 0
+
+
+def test_command_line_writes_each_beat_beside_where_it_runs_and_says_where(tmp_path):
+    signal, peaks = synthetic_ecg()
+    path = tmp_path / "strip.csv"
+    path.write_text("\n".join(f"{v:.5f}" for v in signal))
+    workdir = tmp_path / "here"
+    workdir.mkdir()
+    done = subprocess.run([sys.executable, "-m", "ecg.analyze", str(path), "--fs", "360"], cwd=workdir,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(workdir / "strip_beats.csv")
+    assert len(written) == len(peaks) and (written["record"] == "strip").all()
+    assert "wrote" in done.stdout and "strip_beats.csv" in done.stdout
 
 
 def same_beats_share(whole: pd.DataFrame, stretched: pd.DataFrame, fs: float, duration_s: float) -> float:

@@ -9,10 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import logging
+import math
+import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from gradio.components.plot import PlotData
 
 import inference
@@ -78,6 +82,12 @@ def verdict_html(result: inference.Explanation, reference: str | None) -> str:
     return "".join(parts)
 
 
+def refusal(err: Exception, title: str) -> gr.Error:
+    """A refused input: one line in the server log (not Gradio's traceback) and the message for the user."""
+    log.info("refused: %s: %s", title, err)
+    return gr.Error(str(err), title=title, print_exception=False)
+
+
 def analyze(text: str, reference: str | None = None):
     """Classify a pasted beat: verdict, probabilities of all classes, and the explained plot."""
     try:
@@ -85,10 +95,10 @@ def analyze(text: str, reference: str | None = None):
         result = inference.explain(beat)
         png = plots.beat_png(beat, result.saliency, f"{result.label}: {result.name}, {result.confidence:.0%} confident")
     except inference.InputError as err:
-        raise gr.Error(str(err), title="Cannot read this beat") from None
+        raise refusal(err, "Cannot read this beat") from None
     except Exception:
         log.exception("analysis failed")
-        raise gr.Error(APOLOGY, title="Internal error") from None
+        raise gr.Error(APOLOGY, title="Internal error", print_exception=False) from None
     probabilities = {_label_name(c): p for c, p in result.probabilities.items()}
     # Already a PNG, so Gradio passes it on as it is instead of drawing and encoding a figure a second time.
     figure = PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png).decode())
@@ -166,38 +176,67 @@ def outside_classes(agreed: dict) -> str:
             f'in that figure (reference as label: {html.escape(called)}).')
 
 
+@dataclass(frozen=True)
+class Strip:
+    """What the rhythm strip needs between slider moves: the recording's source on disk (read 10 s at a time),
+    its beats and labels, and the folder that holds the source and the downloads."""
+
+    source: record.Source
+    samples: np.ndarray
+    labels: np.ndarray
+    folder: Path
+
+    def figure(self, start_s: float):
+        first = min(int(max(0.0, start_s) * self.source.fs), max(0, self.source.n_samples - 1))
+        last = min(self.source.n_samples, first + int(STRIP_SECONDS * self.source.fs))
+        return plots.rhythm_figure(self.source.read(first, last), first, self.source.fs, self.samples, self.labels,
+                                   STRIP_SECONDS)
+
+
+def forget_strip(strip: Strip | None) -> None:
+    """Gradio drops a session's strip after STRIP_STATE_SECONDS: its folder goes with it."""
+    if strip is not None:
+        shutil.rmtree(strip.folder, ignore_errors=True)
+
+
 def analyze_recording(files, fs, channel, use_context=True, progress=gr.Progress()):
-    """Classify every beat of an uploaded recording: summary, strip, table and downloads."""
+    """Classify every beat of an uploaded recording: summary, strip, table and downloads. The recording is read
+    a stretch at a time, as the command line reads it, so the app's memory does not grow with its length."""
+    folder = Path(tempfile.mkdtemp(prefix="ecg-recording-"))
     try:
         progress(0.02, desc="reading the recording")
-        recording = record.from_uploads(files, fs, channel_number(channel))
-        table = record.analyze(recording.signal, recording.fs,
-                               lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message),
-                               use_context=bool(use_context))
+        source = record.open_uploads(files, fs, channel_number(channel), folder)
+        table = record.analyze_stretches(source.read, source.n_samples, source.fs,
+                                         lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message),
+                                         use_context=bool(use_context))
         use_context = bool(use_context) and record.context_params() is not None
-        agreed = record.agreement(table, recording.reference, recording.fs) if recording.reference else None
+        reference = source.reference()
+        agreed = record.agreement(table, reference, source.fs) if reference else None
     except inference.InputError as err:
-        raise gr.Error(str(err), title="Cannot analyse this recording") from None
+        shutil.rmtree(folder, ignore_errors=True)
+        raise refusal(err, "Cannot analyse this recording") from None
     except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
         log.exception("record analysis failed")
-        raise gr.Error(APOLOGY, title="Internal error") from None
-    out = Path(tempfile.mkdtemp(prefix="ecg-results-"))
-    csv_path = out / f"{recording.name}_beats.csv"
+        raise gr.Error(APOLOGY, title="Internal error", print_exception=False) from None
+    csv_path = folder / f"{source.name}_beats.csv"
     table.to_csv(csv_path, index=False, float_format="%.6g")
-    annotation_path = record.write_annotations(table, recording.name, recording.fs, out)
-    counts = record.summary(table, len(recording.signal), recording.fs)
-    strip = (recording.signal, recording.fs, table["sample"].to_numpy(), table["label"].to_numpy())
-    duration = len(recording.signal) / recording.fs
-    return (summary_html(recording.name, recording.lead, recording.fs, counts, agreed, use_context),
-            plots.rhythm_figure(*strip, 0.0, STRIP_SECONDS),
-            gr.Slider(minimum=0, maximum=max(1.0, duration - STRIP_SECONDS), value=0, interactive=True),
+    annotation_path = record.write_annotations(table, source.name, source.fs, folder)
+    counts = record.summary(table, source.n_samples, source.fs)
+    strip = Strip(source, table["sample"].to_numpy(), table["label"].to_numpy(), folder)
+    duration = source.n_samples / source.fs
+    return (summary_html(source.name, source.lead, source.fs, counts, agreed, use_context), strip.figure(0.0),
+            gr.Slider(minimum=0, maximum=max(1, math.floor(duration - STRIP_SECONDS)), value=0, interactive=True),
             table[TABLE_COLUMNS].round(4), [str(csv_path), str(annotation_path)], strip)
 
 
-def move_strip(strip, start_s: float):
+def move_strip(strip: Strip | None, start_s: float):
     if strip is None:
         return gr.skip()
-    return plots.rhythm_figure(*strip, start_s, STRIP_SECONDS)
+    try:
+        return strip.figure(start_s)
+    except inference.InputError as err:
+        raise refusal(err, "Cannot move the strip") from None
 
 
 def record_tab() -> None:
@@ -226,7 +265,7 @@ def record_tab() -> None:
     start = gr.Slider(0, STRIP_SECONDS, value=0, step=1, label="Start of the strip (s)", interactive=False,
                       elem_id="record-start")
     table = gr.Dataframe(label="Every beat", interactive=False, max_height=360, elem_id="record-table")
-    strip = gr.State(None, time_to_live=STRIP_STATE_SECONDS)
+    strip = gr.State(None, time_to_live=STRIP_STATE_SECONDS, delete_callback=forget_strip)
     files.change(lambda paths: gr.Dropdown(choices=lead_choices(paths), value=AUTOMATIC_LEAD), files, channel,
                  api_name=False, queue=False)
     run.click(analyze_recording, [files, fs, channel, use_context],

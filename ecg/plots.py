@@ -292,13 +292,12 @@ def beat_png(beat: np.ndarray, saliency: np.ndarray, title: str) -> bytes:
 LABEL_COLOURS = {"N": TRACE, "L": "#d2a8ff", "R": "#d2a8ff", "V": PEAK, "A": SALIENCY}
 
 
-def rhythm_figure(signal: np.ndarray, fs: float, samples: np.ndarray, labels: np.ndarray,
-                  start_s: float = 0.0, span_s: float = 10.0) -> Figure:
-    """A strip of the recording with each beat's label drawn at its R-peak."""
-    first = int(max(0.0, start_s) * fs)
-    last = min(len(signal), first + int(span_s * fs))
+def rhythm_figure(strip: np.ndarray, first: int, fs: float, samples: np.ndarray, labels: np.ndarray,
+                  span_s: float = 10.0) -> Figure:
+    """A stretch of the recording that begins at sample `first`, with each beat's label drawn at its R-peak."""
+    strip = np.asarray(strip, dtype=float)
+    last = first + len(strip)
     seconds = np.arange(first, last) / fs
-    strip = np.asarray(signal[first:last], dtype=float)
     fig = Figure(figsize=(9.6, 3.0), dpi=100)
     ax = _styled_axes(fig)
     ax.plot(seconds, strip, color=TEXT, linewidth=0.8)
@@ -306,7 +305,7 @@ def rhythm_figure(signal: np.ndarray, fs: float, samples: np.ndarray, labels: np
     top = strip.max() + 0.12 * np.ptp(strip) if len(strip) else 1.0
     for sample, label in zip(samples[inside], labels[inside]):
         colour = LABEL_COLOURS.get(label, TEXT)
-        ax.plot(sample / fs, signal[sample], "o", color=colour, markersize=3)
+        ax.plot(sample / fs, strip[sample - first], "o", color=colour, markersize=3)
         ax.text(sample / fs, top, label, color=colour, ha="center", va="bottom", fontsize=8, fontweight="bold")
     if len(strip):
         ax.set_ylim(strip.min() - 0.05 * np.ptp(strip), top + 0.15 * np.ptp(strip))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,8 +401,34 @@ def write_annotations(table: pd.DataFrame, name: str, fs: float, out_dir: Path) 
     return out_dir / f"{name}.{ANNOTATION_EXTENSION}"
 
 
-def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None) -> Recording:
-    """A recording from uploaded files: a WFDB record's .hea and .dat (and .atr), or one CSV/TXT."""
+@dataclass(frozen=True)
+class ArraySource:
+    """A CSV/TXT's samples kept on disk as .npy and read a stretch at a time through a memory map, so that what
+    the app keeps of a recording between a slider's moves is a path, not the samples."""
+
+    path: Path
+    name: str
+    lead: str
+    fs: float
+    n_samples: int
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        try:
+            return np.array(np.load(self.path, mmap_mode="r")[start:stop], dtype=np.float64)
+        except (OSError, ValueError) as err:
+            raise InputError(f"The samples of {self.name} could not be read again ({type(err).__name__}): "
+                             "upload the file again.") from err
+
+    def reference(self) -> None:
+        return None
+
+
+Source = WfdbSource | ArraySource
+
+
+def open_uploads(paths: list[str | Path], fs: float | None, channel: int | None, folder: Path) -> Source:
+    """Uploaded files as a source read a stretch at a time: a WFDB record's .hea and .dat (and .atr), linked
+    together into `folder`, or one CSV/TXT, parsed once into `folder`. The caller owns `folder` and removes it."""
     files = [Path(p) for p in paths or []]
     if not files:
         raise InputError("No file uploaded. Upload a WFDB record (.hea and .dat, optionally .atr) or one CSV/TXT.")
@@ -415,7 +439,10 @@ def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None)
     if suffixes & TEXT_SUFFIXES:
         if len(files) != 1:
             raise InputError("Upload one CSV/TXT file at a time, or a WFDB record's .hea and .dat files.")
-        return read_file(files[0], fs, channel)
+        recording = read_file(files[0], fs, channel)
+        np.save(folder / "samples.npy", np.asarray(recording.signal, dtype=np.float64))
+        return ArraySource(folder / "samples.npy", recording.name, recording.lead, recording.fs,
+                           len(recording.signal))
     unknown = suffixes - WFDB_SUFFIXES
     if unknown:
         raise InputError(f"Files of type {', '.join(sorted(unknown))} are not read. Upload a WFDB record "
@@ -423,13 +450,10 @@ def from_uploads(paths: list[str | Path], fs: float | None, channel: int | None)
     headers = [f for f in files if f.suffix.lower() == ".hea"]
     if len(headers) != 1:
         raise InputError(f"Found {len(headers)} .hea files; upload exactly one WFDB record (its .hea and .dat).")
-    folder = Path(tempfile.mkdtemp(prefix="ecg-upload-"))
-    try:
-        for f in files:
-            shutil.copy(f, folder / f.name)
-        return read_wfdb(folder / headers[0].name, channel)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    for f in files:  # each upload arrives in a folder of its own; WFDB reads a record's files from one
+        (folder / f.name).unlink(missing_ok=True)
+        (folder / f.name).symlink_to(f.resolve())
+    return open_wfdb(folder / headers[0].name, channel)
 
 
 def lead_names(paths: list[str | Path]) -> list[str]:

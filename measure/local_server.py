@@ -16,6 +16,7 @@ import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,12 @@ class App:
     url: str
     process: subprocess.Popen
     started_s: float
+    log: IO[str]
+
+    def log_text(self) -> str:
+        """Everything the server has written to stdout and stderr so far."""
+        self.log.seek(0)
+        return self.log.read()
 
 
 @contextmanager
@@ -57,7 +64,7 @@ def launched_app(env: dict | None = None, timeout_s: float = 120, module: str = 
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{module} did not answer on {url} within {timeout_s} s")
                 time.sleep(0.5)
-        yield App(url, process, time.monotonic() - began)
+        yield App(url, process, time.monotonic() - began, log)
     finally:
         process.terminate()
         try:

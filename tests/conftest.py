@@ -16,9 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def write_record(folder: Path, name: str = "syn", fs: float = 360, names: tuple[str, ...] = ("MLII", "V1"),
                  with_atr: bool = True, seed: int = 0) -> tuple[Path, np.ndarray]:
-    """A synthetic two-lead WFDB record (format 212) with its .atr; returns its header and R-peak samples."""
+    """A synthetic WFDB record (format 212) with its .atr; returns its header and R-peak samples.
+
+    The lead named MLII (the first where none is) carries `synthetic_ecg(fs, seed)`; every other lead carries
+    that signal inverted and moved by a fraction of a beat, so a test can tell by the samples which lead was read."""
     signal, peaks = synthetic_ecg(fs=fs, seed=seed)
-    channels = np.column_stack([signal] + [signal * 0.5] * (len(names) - 1))
+    main = names.index("MLII") if "MLII" in names else 0
+    channels = np.column_stack([signal if i == main else -np.roll(signal, int(0.3 * fs) + i)
+                                for i in range(len(names))])
     wfdb.wrsamp(name, fs=fs, units=["mV"] * len(names), sig_name=list(names), p_signal=channels,
                 fmt=["212"] * len(names), write_dir=str(folder))
     if with_atr:

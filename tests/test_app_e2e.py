@@ -11,15 +11,20 @@ from PIL import Image
 import inference
 from databases import mitbih
 from ecg import context, examples
-from measure.local_server import running_app
+from measure.local_server import launched_app, running_app
 from measure.synthetic import synthetic_beat, synthetic_ecg
 
 
 @pytest.fixture(scope="module")
-def client():
+def app():
     env = {"MITDB_DIR": str(mitbih.default_data_dir())} if mitbih.has_data() else {}
-    with running_app(env) as url:
-        yield Client(url, verbose=False)
+    with launched_app(env) as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app.url, verbose=False)
 
 
 def text_of(beat):
@@ -48,6 +53,18 @@ def test_bad_input_gets_its_message_and_the_server_keeps_serving(client, text, m
         client.predict(text, api_name="/predict")
     verdict, label, _ = client.predict(text_of(synthetic_beat(seed=3)), api_name="/predict")
     assert len(label["confidences"]) == 5
+
+
+def test_each_refused_input_is_one_line_in_the_server_log_not_a_traceback(app, client, tmp_path):
+    before = len(app.log_text())
+    for text in ("", "1, 2, three"):
+        with pytest.raises(Exception, match="Cannot read this beat|No samples|is not a number"):
+            client.predict(text, api_name="/predict")
+    with pytest.raises(Exception, match="No file"):
+        client.predict([], 360, None, True, api_name="/analyze_record")
+    written = app.log_text()[before:]
+    assert written.count("refused: ") == 3, written
+    assert "Traceback" not in written and len(written.strip().splitlines()) == 3, written
 
 
 def test_the_api_offers_single_beats_and_whole_recordings_only(client):

@@ -15,9 +15,11 @@ from ecg import archive, record
 
 @pytest.fixture(scope="module")
 def archive_folder(tmp_path_factory):
-    """Three good records and one whose data file is cut short."""
+    """Three good records, MLII stored second (the first lead is another shape), and one whose data file is cut
+    short."""
     folder = tmp_path_factory.mktemp("records")
-    peaks = {name: write_record(folder, name=name, seed=seed)[1] for seed, name in enumerate(["a1", "b2", "c3"])}
+    peaks = {name: write_record(folder, name=name, seed=seed, names=("V1", "MLII"))[1]
+             for seed, name in enumerate(["a1", "b2", "c3"])}
     write_record(folder, name="bad")
     dat = folder / "bad.dat"
     dat.write_bytes(dat.read_bytes()[:3000])

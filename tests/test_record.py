@@ -69,6 +69,7 @@ def test_a_wfdb_record_is_read_on_its_mlii_lead_and_compared_with_its_atr(tmp_pa
     header, peaks = write_record(tmp_path, names=("V1", "MLII"))
     rec = record.read_wfdb(header)
     assert rec.lead == "MLII" and rec.fs == 360 and rec.reference is not None
+    np.testing.assert_allclose(rec.signal, synthetic_ecg()[0], atol=0.01)
     table = record.analyze(rec.signal, rec.fs)
     agreed = record.agreement(table, rec.reference, rec.fs)
     assert agreed["sensitivity"] == 1.0 and agreed["positive_predictivity"] == 1.0
@@ -115,8 +116,10 @@ def test_uploads_in_separate_folders_are_put_back_together(tmp_path):
         (tmp_path / f"u{i}").mkdir()
         uploads.append((tmp_path / f"u{i}" / f.name))
         uploads[-1].write_bytes(f.read_bytes())
-    rec = record.from_uploads(uploads, None, None)
-    assert rec.name == "syn" and rec.reference is not None
+    (tmp_path / "together").mkdir()
+    source = record.open_uploads(uploads, None, None, tmp_path / "together")
+    assert source.name == "syn" and source.lead == "MLII" and source.reference() is not None
+    assert sorted(f.name for f in (tmp_path / "together").iterdir()) == ["syn.atr", "syn.dat", "syn.hea"]
 
 
 @pytest.mark.parametrize("files, message", [
@@ -130,7 +133,7 @@ def test_uploads_that_are_not_a_recording_are_refused(tmp_path, files, message):
         (tmp_path / name).write_bytes(b"\x00" * 10)
         paths.append(tmp_path / name)
     with pytest.raises(InputError, match=message):
-        record.from_uploads(paths, 360, None)
+        record.open_uploads(paths, 360, None, tmp_path)
 
 
 def test_an_upload_over_the_size_limit_is_refused(tmp_path, monkeypatch):
@@ -138,21 +141,22 @@ def test_an_upload_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     big = tmp_path / "big.csv"
     big.write_text("1\n" * 1000)
     with pytest.raises(InputError, match="over the limit"):
-        record.from_uploads([big], 360, None)
+        record.open_uploads([big], 360, None, tmp_path)
 
 
 def test_a_csv_with_a_header_row_is_read_and_text_inside_it_is_refused(tmp_path):
     signal, peaks = synthetic_ecg()
     good = tmp_path / "ecg.csv"
     good.write_text("MLII (mV)\n" + "\n".join(f"{v:.5f}" for v in signal))
-    rec = record.from_uploads([good], 360, None)
-    np.testing.assert_allclose(rec.signal, signal, atol=1e-5)
+    source = record.open_uploads([good], 360, None, tmp_path)
+    np.testing.assert_allclose(source.read(0, source.n_samples), signal, atol=1e-5)
+    np.testing.assert_allclose(source.read(100, 200), signal[100:200], atol=1e-5)
     bad = tmp_path / "bad.csv"
     bad.write_text("mv\n0.1\n0.2\nlead off\n0.3\n")
     with pytest.raises(InputError, match="row 4: 'lead off' is not a number"):
-        record.from_uploads([bad], 360, None)
+        record.open_uploads([bad], 360, None, tmp_path)
     with pytest.raises(InputError, match="state their sampling rate"):
-        record.from_uploads([good], None, None)
+        record.open_uploads([good], None, None, tmp_path)
 
 
 def test_results_are_written_as_a_wfdb_annotation_that_reads_back(tmp_path):

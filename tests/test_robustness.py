@@ -66,8 +66,8 @@ def test_random_bytes_uploaded_as_a_file_get_a_message(tmp_path_factory, data, s
         (folder / "rec.hea").write_bytes(data[:200])
         companions.append(folder / "rec.hea")
     try:
-        recording = record.from_uploads(companions, 360, None)
-        record.analyze(recording.signal, recording.fs)
+        source = record.open_uploads(companions, 360, None, tmp_path_factory.mktemp("opened"))
+        record.analyze_stretches(source.read, source.n_samples, source.fs)
     except InputError as err:
         assert str(err)
 

@@ -1,0 +1,107 @@
+"""What a user reads: explain() answers as predict_proba() does, the verdict's warnings and share-right line, the
+typicality distance, and the record tab's strip read from disk."""
+
+from dataclasses import replace
+
+import gradio as gr
+import numpy as np
+import pytest
+import wfdb
+
+import app
+import inference
+from ecg import record, typicality
+from measure.synthetic import paced_like_beat, synthetic_beat, synthetic_ecg, varied_beat
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_explain_gives_the_probabilities_every_reported_figure_comes_from(seed):
+    beat = varied_beat(seed)
+    expected = inference.predict_proba(beat)[0]
+    result = inference.explain(beat)
+    np.testing.assert_allclose([result.probabilities[c] for c in inference.CLASSES], expected, atol=1e-6)
+    assert result.label == inference.CLASSES[int(np.argmax(expected))]
+
+
+@pytest.mark.parametrize("label", inference.CLASSES)
+def test_the_share_right_line_gives_the_called_class_own_figure(label):
+    measured = inference.shipped_model().metadata["cross_validation"]["confidence"]["all"]["per_call"]
+    assert inference.right_share(inference.shipped_model().metadata, label) == measured[label]["right"]
+    shares = {c: measured[c]["right"] for c in inference.CLASSES}
+    assert len(set(shares.values())) > 1, "the classes' figures differ, so a mix-up would show"
+    verdict = app.verdict_html(made_up(label, 0.9, atypical=False), None)
+    assert f"{shares[label]:.0%} of its {label} calls were right" in verdict
+
+
+def made_up(label: str, confidence: float, atypical: bool) -> inference.Explanation:
+    rest = (1 - confidence) / 4
+    return inference.Explanation(
+        label=label, probabilities={c: confidence if c == label else rest for c in inference.CLASSES},
+        saliency=np.zeros(180), atypicality=3.0 if atypical else 0.5, atypical=atypical,
+        right_share=inference.right_share(inference.shipped_model().metadata, label))
+
+
+@pytest.mark.parametrize("confidence, atypical, warned", [
+    (0.9, False, set()), (0.45, False, {"Low confidence"}), (0.9, True, {"unlike the beats"}),
+    (0.45, True, {"Low confidence", "unlike the beats"}),
+])
+def test_the_verdict_warns_of_low_confidence_and_atypical_beats_exactly_when_they_hold(confidence, atypical, warned):
+    verdict = app.verdict_html(made_up("V", confidence, atypical), None)
+    for warning in ("Low confidence", "unlike the beats"):
+        assert (warning in verdict) is (warning in warned), warning
+    assert verdict.count("verdict-warning") == len(warned)
+    assert f"{confidence:.1%}" in verdict
+
+
+def test_the_low_confidence_warning_starts_at_its_threshold():
+    below = made_up("N", inference.LOW_CONFIDENCE - 0.01, atypical=False)
+    at = made_up("N", inference.LOW_CONFIDENCE, atypical=False)
+    assert below.low_confidence and not at.low_confidence
+
+
+def test_a_reference_label_is_shown_agreeing_or_not():
+    assert "the model agrees" in app.verdict_html(made_up("L", 0.8, False), "L")
+    assert "the model disagrees" in app.verdict_html(made_up("L", 0.8, False), "R")
+
+
+def test_typicality_is_the_standardised_distance_to_the_nearest_class_centre():
+    stats = {"centres": [[0.0, 0.0], [10.0, 0.0]], "scale": [1.0, 2.0], "threshold": 2.0}
+    points = np.array([[0.0, 0.0], [9.0, 0.0], [0.0, 4.0], [5.0, 0.0]])
+    # RMS of the standardised differences: sqrt((dx^2 + (dy/2)^2) / 2)
+    np.testing.assert_allclose(typicality.distance(points, stats), [0.0, np.sqrt(0.5), np.sqrt(2.0), np.sqrt(12.5)])
+
+
+def test_a_paced_like_beat_is_flagged_atypical_and_an_ordinary_beat_is_not():
+    assert inference.explain(paced_like_beat()).atypical
+    assert not inference.explain(synthetic_beat()).atypical
+
+
+def test_the_record_tab_keeps_the_recording_on_disk_and_reads_the_strip_from_it(tmp_path):
+    signal, peaks = synthetic_ecg(seconds=60, seed=2)
+    other = -np.roll(signal, 97)  # another lead of another shape: the strip must show the lead analysed
+    wfdb.wrsamp("two", fs=360, units=["mV", "mV"], sig_name=["V1", "MLII"], p_signal=np.column_stack([other, signal]),
+                fmt=["16", "16"], write_dir=str(tmp_path))
+    outputs = app.analyze_recording([tmp_path / "two.hea", tmp_path / "two.dat"], 360, app.AUTOMATIC_LEAD, True,
+                                    progress=lambda *args, **kwargs: None)
+    strip = outputs[-1]
+    assert isinstance(strip.source, record.WfdbSource) and strip.source.lead == "MLII"
+    assert not any(isinstance(v, np.ndarray) and v.size > len(peaks) for v in vars(strip).values()), \
+        "the strip keeps beats and labels, not the samples"
+    np.testing.assert_allclose(strip.source.read(3600, 3700), signal[3600:3700], atol=1e-3)
+    figure = strip.figure(20.0)
+    line = figure.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), signal[7200:10800], atol=1e-3)
+    app.forget_strip(strip)
+    assert not strip.folder.exists()
+
+
+def test_a_moved_strip_whose_files_are_gone_is_refused_with_a_message(tmp_path):
+    signal, _ = synthetic_ecg(seconds=30)
+    csv = tmp_path / "strip.csv"
+    csv.write_text("\n".join(f"{v:.5f}" for v in signal))
+    strip = app.analyze_recording([csv], 360, None, True, progress=lambda *args, **kwargs: None)[-1]
+    assert isinstance(strip.source, record.ArraySource)
+    app.forget_strip(strip)
+    gone = replace(strip, source=replace(strip.source, path=tmp_path / "absent.npy"))
+    with pytest.raises(gr.Error, match="upload the file again"):
+        app.move_strip(gone, 5.0)

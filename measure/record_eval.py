@@ -17,6 +17,7 @@ is first resampled to that rate.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,11 @@ from databases.labelled import LabelledRecord
 from ecg import evaluation, record
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import SAMPLING_RATE, preprocess
-from inference import WEIGHTS_DIR, predict_preprocessed
+from inference import WEIGHTS_DIR, predict_preprocessed, shipped_model
 from measure import held_out
 
 NO_HARM_MARGIN = 0.01
+HARM_MARGINS = (0.01, 0.05)
 DATABASES = ("mitdb", "svdb")
 SPLIT_TITLES = {"DS2": "DS2 (22 patients never trained on)", "DS1": "DS1 (training patients)",
                 "SVDB": "SVDB (training patients)"}
@@ -178,6 +180,24 @@ def report(scores: list[RecordScore], rate: str, how: str) -> list[str]:
     return lines
 
 
+def figures(scores: list[RecordScore], how: str) -> dict:
+    """The report's figures for other tools (the README's table): detection per database, the no-harm counts for
+    training and DS2 records apart, and class scores per split."""
+    detection = {}
+    for database in DATABASES:
+        chosen = [s for s in scores if s.database == database]
+        if chosen:
+            total, sensitivity, predictivity = pooled_detection([s.detection for s in chosen])
+            detection[database] = {"records": len(chosen), "reference_beats": total, "sensitivity": sensitivity,
+                                   "positive_predictivity": predictivity}
+    harm = {group: {"records": len(chosen), **{f"losing_over_{m:g}": sum(s.loss > m for s in chosen)
+                                               for m in HARM_MARGINS}}
+            for group, chosen in (("training", [s for s in scores if s.split != "DS2"]),
+                                  ("DS2", [s for s in scores if s.split == "DS2"])) if chosen}
+    return {"weights_sha256": shipped_model().metadata["weights_sha256"], "scored": how, "detection": detection,
+            "no_harm": harm, "splits": {f"{split}, {name}": both for split, name, both in split_scores(scores)}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m measure.record_eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,10 +217,11 @@ def main() -> None:
                    scored_by(out_of_fold, folds_here))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps(figures(scores, lines[2]), indent=1, default=float) + "\n")
     print("\n".join(lines[2:3 + len(args.databases) + 1]))
     for split, name, both in split_scores(scores):
         print(f"{split} detected beats, {name}: {evaluation.summary_line(both)}")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

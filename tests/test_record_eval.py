@@ -44,3 +44,12 @@ def test_class_tables_are_given_for_each_split_with_its_own_beats():
         "## DS1 (training patients)"] * 2 + ["## SVDB (training patients)"] * 2
     svdb_table = lines[lines.index(headings[-1]) + 2]
     assert "| N | 4 |" in svdb_table and "| V | 1 |" in svdb_table and "| A | 0 |" in svdb_table
+
+
+def test_the_figures_count_harmed_records_for_training_and_ds2_apart():
+    figures = record_eval.figures(SCORES, "how")
+    assert figures["no_harm"]["training"] == {"records": 3, "losing_over_0.01": 1, "losing_over_0.05": 0}
+    assert figures["no_harm"]["DS2"] == {"records": 1, "losing_over_0.01": 1, "losing_over_0.05": 1}
+    assert figures["detection"]["mitdb"]["records"] == 3 and figures["detection"]["svdb"]["records"] == 1
+    ds2 = figures["splits"]["DS2, record mode's labels"]["aami"]["per_class"]
+    assert ds2["S"]["support"] == 1 and ds2["V"]["sensitivity"] == 1.0

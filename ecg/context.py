@@ -53,16 +53,26 @@ RR_COLUMNS = ("rr_before_local", "rr_after_local", "rr_before_over_after", "loca
 SHAPE_COLUMNS = ("template_correlation", "qrs_template_correlation", "log_qrs_height_ratio",
                  "log_qrs_width_ratio")
 RHYTHM_COLUMNS = ("rr_irregularity", "earliness_over_irregularity")
+P_COLUMNS = ("p_sinus_correlation", "log_p_spread_ratio", "p_peak_before_r_s")
+# Where a conducted beat's P wave lies in the model's window: from its start, 250 ms before the R-peak, to 60 ms
+# before it (a PR interval of 120-200 ms, the QRS starting some 40 ms before its peak).
+P_STRETCH_S = (-0.25, -0.06)
+# A beat counts towards the record's sinus P wave when it is not early: its RR before is at least this share of the
+# record's median RR. Runs of ectopic beats are faster than the rhythm they interrupt, so the record's slower beats,
+# not its most common shape, are taken as sinus.
+SINUS_RR_SHARE = 0.95
 IRREGULARITY_FLOOR = 0.05
 IRREGULARITY_QUANTILE = 0.25
 FEATURE_SETS = {"rr": RR_COLUMNS, "rr+shape": RR_COLUMNS + SHAPE_COLUMNS,
-                "rr+shape+rhythm": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS}
-FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "rhythm": "how regular the rhythm is"}
+                "rr+shape+rhythm": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS,
+                "rr+shape+rhythm+p": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS + P_COLUMNS}
+FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "rhythm": "how regular the rhythm is",
+                 "p": "the P wave against the record's sinus P wave"}
 QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
 _CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
 # The columns of `features`: the beat model's log-probabilities, then every candidate input.
-_FEATURE_NAMES = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS
+_FEATURE_NAMES = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS + P_COLUMNS
 _QRS_CORRELATION = _FEATURE_NAMES.index("qrs_template_correlation")
 
 
@@ -123,6 +133,32 @@ def shape_features(windows: np.ndarray, preprocessed: np.ndarray | None = None) 
                             np.log(height / np.median(height)), np.log(width / np.median(width))])
 
 
+def p_wave_features(preprocessed: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
+    """Per beat: how its P-wave stretch (P_STRETCH_S, each beat's own line from end to end taken away) correlates
+    with the record's sinus P wave, the log of its spread over the sinus beats' median spread, and where its
+    largest deflection lies before the R-peak, in seconds. The sinus P wave is the median stretch of the beats
+    that are not early (SINUS_RR_SHARE), so that an atrial premature beat's P wave, born elsewhere in the atrium
+    or hidden in the T wave before it, reads as unlike it, and a beat with none (ventricular, or in atrial
+    fibrillation, where the stretch holds only fibrillation waves) reads flat or unlike it."""
+    beats = np.asarray(preprocessed, dtype=np.float64)
+    if len(beats) == 0:
+        return np.empty((0, len(P_COLUMNS)))
+    start, stop = (WINDOW_BEFORE + round(t * SAMPLING_RATE) for t in P_STRETCH_S)
+    stretch = beats[:, start:stop]
+    ends = np.linspace(0.0, 1.0, stop - start)
+    stretch = stretch - (stretch[:, :1] + (stretch[:, -1:] - stretch[:, :1]) * ends)
+    samples = np.asarray(samples, dtype=float)
+    before = np.diff(samples, prepend=2 * samples[0] - samples[1]) if len(samples) > 1 else np.ones(1)
+    sinus = before >= SINUS_RR_SHARE * np.median(before)
+    if sinus.sum() < 3:
+        sinus = np.ones(len(beats), dtype=bool)
+    template = np.median(stretch[sinus], axis=0)
+    spread = np.maximum(stretch.std(axis=1), 1e-12)
+    peak = np.argmax(np.abs(stretch), axis=1)
+    return np.column_stack([_correlation(stretch, template), np.log(spread / np.median(spread[sinus])),
+                            (WINDOW_BEFORE - start - peak) / SAMPLING_RATE])
+
+
 def qrs_width(qrs: np.ndarray) -> np.ndarray:
     """Per beat, in samples: how long the middle 80% of the QRS stretch's slope energy (its squared first
     difference) takes. Slopes mark where the QRS moves, whatever its polarity or shape."""
@@ -138,10 +174,11 @@ def _correlation(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (rows @ reference) / np.maximum(norms, 1e-12)
 
 
-def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray, rhythm: np.ndarray) -> np.ndarray:
-    """Every candidate input, one row per beat: log-probabilities, then RR_COLUMNS, SHAPE_COLUMNS and
-    RHYTHM_COLUMNS."""
-    return np.column_stack([np.log(probabilities + 1e-6), rr, shape, rhythm])
+def features(probabilities: np.ndarray, rr: np.ndarray, shape: np.ndarray, rhythm: np.ndarray,
+             p_wave: np.ndarray) -> np.ndarray:
+    """Every candidate input, one row per beat: log-probabilities, then RR_COLUMNS, SHAPE_COLUMNS, RHYTHM_COLUMNS
+    and P_COLUMNS."""
+    return np.column_stack([np.log(probabilities + 1e-6), rr, shape, rhythm, p_wave])
 
 
 def input_names(columns: list[int]) -> list[str]:
@@ -199,8 +236,9 @@ def logits(params: dict, x: np.ndarray) -> np.ndarray:
 def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray,
           preprocessed: np.ndarray | None = None) -> np.ndarray:
     """The beat model's probabilities with N, V and A decided in context, within the model's scope."""
-    shape = shape_features(windows, preprocessed)
-    x = features(probabilities, rr_features(samples, fs), shape, rhythm_features(samples, fs))
+    preprocessed = preprocess(np.asarray(windows, dtype=np.float64)) if preprocessed is None else preprocessed
+    x = features(probabilities, rr_features(samples, fs), shape_features(windows, preprocessed),
+                 rhythm_features(samples, fs), p_wave_features(preprocessed, samples, fs))
     return rerank(params, probabilities, x)
 
 

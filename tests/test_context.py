@@ -48,10 +48,63 @@ def test_the_rhythm_is_regular_around_early_beats_and_irregular_in_fibrillation(
     assert np.median(irregular[:, 0]) > 0.05 and np.abs(irregular[:, 1]).max() < 5
 
 
+def beats_with_p_waves(times_s, p_polarity, qrs_width_s=0.011, fs=360):
+    """A made-up lead with a beat at each time: a P wave 160 ms before its R-peak (upright 1, inverted -1, none 0),
+    a QRS of the given width and a T wave; returns the signal and the R-peak samples."""
+    t = np.arange(int((times_s[-1] + 1.0) * fs)) / fs
+    signal = np.zeros_like(t)
+    for r, polarity in zip(times_s, p_polarity):
+        d = t - r
+        signal += (polarity * 0.15 * np.exp(-((d + 0.16) / 0.025) ** 2) + 1.2 * np.exp(-(d / qrs_width_s) ** 2)
+                   + 0.3 * np.exp(-((d - 0.25) / 0.04) ** 2))
+    return signal, np.round(np.asarray(times_s) * fs).astype(int)
+
+
+def p_features_of(signal, peaks):
+    windows = record.beat_windows(signal, peaks)
+    return context.p_wave_features(context.preprocess(windows), peaks, 360)
+
+
+@pytest.mark.parametrize("qrs_width_s", [0.011, 0.03])
+def test_an_early_beat_with_its_own_p_wave_reads_unlike_the_sinus_p_wave_whatever_the_qrs(qrs_width_s):
+    """Narrow and bundle-branch-block-wide beats alike: the QRS of an atrial premature beat is the patient's own,
+    its P wave is not."""
+    times = np.arange(1, 31) * 0.8
+    times[15] -= 0.25
+    polarity = np.ones(30)
+    polarity[15] = -1
+    x = p_features_of(*beats_with_p_waves(times, polarity, qrs_width_s))
+    assert x[15, 0] < 0 and np.delete(x[:, 0], 15).min() > 0.9
+    assert np.abs(np.delete(x[:, 2], 15) - 0.16).max() < 0.02, "the P wave lies 160 ms before the R-peak"
+
+
+def test_a_run_of_ectopic_beats_does_not_become_the_sinus_p_wave_though_it_sets_the_rhythm():
+    """Twelve fast ectopic beats in a row, each with its own inverted P wave, among slower sinus beats: the record's
+    slower beats define the sinus P wave, so the run reads unlike it even where it is on time against its own rate."""
+    sinus = list(np.arange(1, 13) * 0.8)
+    run = list(sinus[-1] + np.arange(1, 13) * 0.45)
+    after = list(run[-1] + np.arange(1, 13) * 0.8)
+    times = np.array(sinus + run + after)
+    polarity = np.r_[np.ones(12), -np.ones(12), np.ones(12)]
+    x = p_features_of(*beats_with_p_waves(times, polarity))
+    assert x[12:24, 0].max() < 0 and np.r_[x[1:12, 0], x[24:, 0]].min() > 0.9
+
+
+def test_a_beat_without_a_p_wave_reads_flat_before_its_qrs():
+    times = np.arange(1, 31) * 0.8
+    polarity = np.ones(30)
+    polarity[10] = 0
+    x = p_features_of(*beats_with_p_waves(times, polarity))
+    assert x[10, 1] < np.log(0.5) and np.abs(np.delete(x[:, 1], 10)).max() < 0.1
+
+
 def rhythm_of(rr_before_local, irregularity):
     return np.array([[irregularity, (1 - rr_before_local) / (irregularity + context.IRREGULARITY_FLOOR)]])
 
 
+# P-wave features of a beat whose P wave is the record's sinus one: what these made-up rows give every beat, so that
+# the tests below judge RR, shape and rhythm alone.
+SINUS_P = np.array([[0.95, 0.0, 0.15]])
 NORMAL_PATIENTS = (("N", "N", 1.0, 0.98, 0.02), ("A", "N", 0.6, 0.98, 0.02), ("V", "V", 0.7, 0.3, 0.02),
                    ("N", "N", 0.6, 0.98, 0.4))
 # A patient with right bundle branch block: conducted beats called R, atrial premature ones too (same shape, early).
@@ -74,7 +127,8 @@ def made_up_rows(patients=NORMAL_PATIENTS):
             r = shape + rng.normal(0, 0.01)
             width = 0.8 if called == "V" else 0.0
             rows.append(context.features((p / p.sum())[None], np.array([rr]), np.array([[r, r, 0.0, width]]),
-                                         rhythm_of(rr_before, irregularity + rng.normal(0, 0.01)))[0])
+                                         rhythm_of(rr_before, irregularity + rng.normal(0, 0.01)),
+                                         SINUS_P + rng.normal(0, 0.01, (1, 3)))[0])
             labels.append(label)
     return np.array(rows), np.array(labels)
 
@@ -112,7 +166,8 @@ def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrill
     p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
     early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
     rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
-    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm)
+    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm,
+                         np.repeat(SINUS_P, 2, axis=0))
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
@@ -122,7 +177,7 @@ def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_pat
     p = np.tile([0.1, 0.05, 0.7, 0.05, 0.1], (2, 1))
     early, on_time = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3], [1.0, 1.0, 1.0, 0.8, 1.0, 1.0]
     rows = context.features(p, np.array([early, on_time]), np.array([[0.97, 0.97, 0.0, 0.0]] * 2),
-                            np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(1.0, 0.02)]))
+                            np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(1.0, 0.02)]), np.repeat(SINUS_P, 2, axis=0))
     every_beat = context.rerank(context.fit(x, y, "rr+shape+rhythm", scope="all", learner=learner), p, rows)
     np.testing.assert_allclose(every_beat.sum(axis=1), 1)
     assert list(every_beat.argmax(axis=1)) == [4, 2]

@@ -8,11 +8,12 @@ the 30-minute records (MIT-BIH DS1 and SVDB; PTB-XL's 10 s hold too few beats fo
 rhythm or a dominant beat). Candidates (feature sets, class weighting, which beats context re-decides:
 context.SCOPES, the learner: context.LEARNERS, a bias towards N and, re-deciding every beat, how alike a
 beat's QRS must be to the record's dominant beat to share its conduction) are judged by
-patient-wise cross-validation and with each database left out in turn. One is used
-only if, on all three, it raises the mean of AAMI S and V F1 without lowering 5-class
-macro-F1; among those, the one that makes the fewest records lose accuracy against
-the beat model wins, then the best S/V F1, then (for candidates that differ only in how
-conducted beats split between N, L and R) the best 5-class macro-F1. DS2 is scored once, at the end.
+patient-wise cross-validation. The rule (docs/rules/context_rule.md, written before the candidates of
+P-wave context were scored): the candidate with the highest cross-validated mean of AAMI S and V F1, each
+database (MIT-BIH DS1, SVDB) weighing the same, among those that make no training record lose more than
+HARM_MARGIN of accuracy against the beat model, the records of LEFT_OUT_OF_HARM aside (they stay in the
+report); ties go to the better 5-class macro-F1. It is used if it beats the beat model alone on that mean.
+Each database left out in turn is reported beside it. DS2 is scored once, at the end.
 """
 
 from __future__ import annotations
@@ -29,10 +30,15 @@ from databases import beatset, mitbih, svdb
 from databases.labelled import LabelledRecord, recentre
 from ecg import context, evaluation, record
 from ecg.labels import BEAT_CLASSES, BEAT_SYMBOLS
-from ecg.preprocessing import SAMPLING_RATE
+from ecg.preprocessing import SAMPLING_RATE, preprocess
 
 FOLDS = 5
-HARM_MARGIN = 0.01
+HARM_MARGIN = 0.05
+# Records left out of the harm rule, by a criterion fixed before any candidate was scored: over 5% of the beats
+# labelled N outside atrial fibrillation or flutter come at least 20% early (RR before under 0.8 of the local
+# median), and they outnumber the beats labelled S. Their labels contradict their timing, so a model that calls
+# those beats premature is punished by the labels (docs/rules/context_rule.md has the figures).
+LEFT_OUT_OF_HARM = ("804", "867", "893")
 MODELS = tuple((feature_set, balanced, scope, learner) for learner in context.LEARNERS
                for feature_set in context.FEATURE_SETS for balanced in (False, True) for scope in context.SCOPES)
 N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -54,14 +60,17 @@ def every_beat(database: str, labelled: LabelledRecord) -> np.ndarray:
 
 
 def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np.ndarray:
-    """RR, shape and rhythm features of the beats at `peaks`, measured over every beat of the record."""
+    """RR, shape, rhythm and P-wave features of the beats at `peaks`, measured over every beat of the record."""
     beats = every_beat(database, labelled)
+    windows = record.beat_windows(labelled.signal, beats)
+    preprocessed = preprocess(windows)
     rr = context.rr_features(beats, SAMPLING_RATE)
-    shape = context.shape_features(record.beat_windows(labelled.signal, beats))
+    shape = context.shape_features(windows, preprocessed)
     rhythm = context.rhythm_features(beats, SAMPLING_RATE)
+    p_wave = context.p_wave_features(preprocessed, beats, SAMPLING_RATE)
     nearest = np.clip(np.searchsorted(beats, peaks), 1, len(beats) - 1)
     nearest -= np.abs(beats[nearest - 1] - peaks) < np.abs(beats[nearest] - peaks)
-    return np.column_stack([rr[nearest], shape[nearest], rhythm[nearest]])
+    return np.column_stack([rr[nearest], shape[nearest], rhythm[nearest], p_wave[nearest]])
 
 
 def out_of_fold_rows(weights_dir: Path) -> dict:
@@ -108,8 +117,10 @@ def judged(y: np.ndarray, predicted: np.ndarray) -> dict:
     return {"macro_f1": scores["five_class"]["macro_f1"], "s_v_f1": (aami["S"]["f1"] + aami["V"]["f1"]) / 2}
 
 
-def helps(before: dict, after: dict) -> bool:
-    return after["s_v_f1"] > before["s_v_f1"] and after["macro_f1"] >= before["macro_f1"]
+def database_s_v_f1(data: dict, labels: np.ndarray) -> float:
+    """The mean over databases of each one's mean of AAMI S and V F1: what the choice maximises."""
+    return float(np.mean([judged(data["y"][rows], labels[rows])["s_v_f1"]
+                          for rows in (data["database"] == database for database in READERS)]))
 
 
 def fitted(data: dict, rows: np.ndarray, model: tuple[str, bool, str, str]) -> dict:
@@ -161,16 +172,18 @@ def left_out_labels(data: dict, model: tuple[str, bool, str, str]) -> dict[str, 
 def judge(data: dict, model: tuple[str, bool, str, str]) -> dict[tuple, dict]:
     """The verdict on every candidate of this model: cross-validated, harm per record, each database left out."""
     labels, left_out = held_out_labels(data, model), left_out_labels(data, model)
-    beat_only = judged(data["y"], labels_of(data["p"]))
+    beat_only = dict(judged(data["y"], labels_of(data["p"])), objective=database_s_v_f1(data, labels_of(data["p"])))
     verdicts = {}
     for key, answer in labels.items():
-        verdict = {"beat_model": beat_only, "with_context": judged(data["y"], answer),
-                   "harmed_records": harmed_records(data, answer),
+        harmed = harmed_records(data, answer)
+        verdict = {"beat_model": beat_only,
+                   "with_context": dict(judged(data["y"], answer), objective=database_s_v_f1(data, answer)),
+                   "harmed_records": harmed, "harm_counted": [r for r in harmed if r not in LEFT_OUT_OF_HARM],
                    "left_out": {d: {"beat_model": judged(data["y"][rows], labels_of(data["p"][rows])),
                                     "with_context": judged(data["y"][rows], answers[key])}
                                 for d, (rows, answers) in left_out.items()}}
-        verdict["helps"] = (helps(beat_only, verdict["with_context"])
-                            and all(helps(s["beat_model"], s["with_context"]) for s in verdict["left_out"].values()))
+        verdict["helps"] = (not verdict["harm_counted"]
+                            and verdict["with_context"]["objective"] > beat_only["objective"])
         verdicts[(*model, *key)] = verdict
     return verdicts
 
@@ -221,13 +234,13 @@ def main() -> None:
     for c, v in verdicts.items():
         print(f"{candidate_name(c)}: macro-F1 {v['beat_model']['macro_f1']:.3f} -> "
               f"{v['with_context']['macro_f1']:.3f}, "
-              f"S/V F1 {v['beat_model']['s_v_f1']:.3f} -> {v['with_context']['s_v_f1']:.3f}, "
-              f"{len(v['harmed_records'])} records harmed; " + "; ".join(
+              f"S/V F1 by database {v['beat_model']['objective']:.3f} -> {v['with_context']['objective']:.3f}, "
+              f"{len(v['harmed_records'])} records harmed ({len(v['harm_counted'])} counted); " + "; ".join(
                   f"{d} left out S/V {s['beat_model']['s_v_f1']:.3f} -> {s['with_context']['s_v_f1']:.3f}"
                   for d, s in v["left_out"].items()) + f"; helps: {v['helps']}")
-    eligible = [c for c in verdicts if verdicts[c]["helps"]] or list(verdicts)
-    chosen = min(eligible, key=lambda c: (len(verdicts[c]["harmed_records"]), -verdicts[c]["with_context"]["s_v_f1"],
-                                          -verdicts[c]["with_context"]["macro_f1"]))
+    eligible = [c for c in verdicts if not verdicts[c]["harm_counted"]] or list(verdicts)
+    chosen = max(eligible, key=lambda c: (verdicts[c]["with_context"]["objective"],
+                                          verdicts[c]["with_context"]["macro_f1"]))
     params = chosen_params(train, np.arange(len(train["y"])), chosen)
     params["weights_sha256"] = inference.shipped_model().metadata["weights_sha256"]
     params["fitted_on"] = sorted(set(train["group"].tolist()))
@@ -257,19 +270,21 @@ def markdown(verdicts: dict, chosen: tuple[str, bool, str, str, float, float | N
              f"Fitted on the out-of-fold beat-model answers of {len(params['fitted_on'])} training patients "
              f"(MIT-BIH DS1 and SVDB), judged in {FOLDS} folds of whole patients and with each database left out "
              f"(fitted on the other). Records harmed: accuracy more than {HARM_MARGIN} below the beat model's, "
-             "out of fold.", "",
-             "| candidate | macro-F1 | S/V F1 | records harmed | mitdb left out: S/V F1 | svdb left out: S/V F1 "
-             "| helps |", "|---|---:|---:|---:|---:|---:|---|",
-             f"| beat model alone | {first['beat_model']['macro_f1']:.3f} | {first['beat_model']['s_v_f1']:.3f} | – | "
-             + " | ".join(f"{v['beat_model']['s_v_f1']:.3f}" for v in first["left_out"].values()) + " | |"]
+             f"out of fold; {', '.join(LEFT_OUT_OF_HARM)} are listed but not counted (docs/rules/context_rule.md). "
+             "S/V F1 by database: the mean over MIT-BIH DS1 and SVDB of each one's mean of AAMI S and V F1, what the "
+             "choice maximises.", "",
+             "| candidate | macro-F1 | S/V F1 by database | records harmed | mitdb left out: S/V F1 "
+             "| svdb left out: S/V F1 | used if chosen |", "|---|---:|---:|---|---:|---:|---|",
+             f"| beat model alone | {first['beat_model']['macro_f1']:.3f} | {first['beat_model']['objective']:.3f} "
+             "| – | " + " | ".join(f"{v['beat_model']['s_v_f1']:.3f}" for v in first["left_out"].values()) + " | |"]
     for c, v in verdicts.items():
-        lines.append(f"| {candidate_name(c)} | {v['with_context']['macro_f1']:.3f} | {v['with_context']['s_v_f1']:.3f} "
-                     f"| {len(v['harmed_records'])} | "
+        lines.append(f"| {candidate_name(c)} | {v['with_context']['macro_f1']:.3f} "
+                     f"| {v['with_context']['objective']:.3f} | {', '.join(v['harmed_records']) or 'none'} | "
                      + " | ".join(f"{s['with_context']['s_v_f1']:.3f} (macro {s['with_context']['macro_f1']:.3f})"
                                   for s in v["left_out"].values()) + f" | {'yes' if v['helps'] else 'no'} |")
     lines += ["", f"Chosen: {candidate_name(chosen)}; "
-              + ("used in record mode." if params["used"] else "not used in record mode (no candidate helps on all "
-                                                              "three)."), ""]
+              + ("used in record mode." if params["used"] else "not used in record mode (no candidate raises S/V F1 "
+                                                              "by database without harming a counted record)."), ""]
     for name, s in (unseen or {}).items():
         lines += [f"## SVDB unseen by both models, {name}", "",
                   "The beat model trained without SVDB (training's leave-one-database-out model, with the shipped "

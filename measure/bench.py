@@ -11,18 +11,24 @@ import argparse
 import itertools
 import os
 import platform
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+import wfdb
 from torch.utils.flop_counter import FlopCounterMode
 from wfdb import processing
 
 import inference
 from databases import mitbih
 from ecg import detection, gqrs_fast, preprocessing, record
-from measure.local_server import http_predict, launched_app, resident_mb
+from measure.local_server import ROOT, http_predict, launched_app, resident_mb
 from measure.synthetic import synthetic_ecg, varied_beat
 from model import unpack
 
@@ -94,7 +100,7 @@ def main() -> None:
     p50, p95 = percentiles(lambda: inference.explain(beat), repeats)
     rows.append(("explain (prediction + Grad-CAM + atypicality)", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))
     if not args.model_only:
-        rows += app_rows(repeats, soak_requests)
+        rows += app_rows(repeats, soak_requests) + command_rows() + upload_memory_rows()
     print_table(rows)
 
 
@@ -150,6 +156,65 @@ def app_rows(repeats: int, soak_requests: int) -> list[tuple[str, str]]:
     rows.append(("floor app (same interface, precomputed answers), plain HTTP, requests alternating with the app's",
                  f"p50 {floor_p50:.0f} ms, p95 {floor_p95:.0f} ms; the app's p50 is {app_p50 / floor_p50:.2f}x"))
     return rows
+
+
+def command_rows() -> list[tuple[str, str]]:
+    """How long `python -m ecg.analyze` takes on a 10-s file (almost all of it start-up), with and without
+    context, and to print its help."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        signal, _ = synthetic_ecg(seconds=10)
+        path = Path(folder) / "short.csv"
+        path.write_text("\n".join(f"{v:.5f}" for v in signal))
+        for what, extra in (("--help", ["--help"]), ("a 10-s CSV, beat model alone", [str(path), "--fs", "360",
+                            "--no-context"]), ("a 10-s CSV, with context", [str(path), "--fs", "360"])):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "ecg.analyze", *extra], cwd=folder, check=True, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+            rows.append((f"command line start-up: python -m ecg.analyze {what}",
+                         f"{time.perf_counter() - started:.1f} s"))
+    return rows
+
+
+def upload_memory_rows() -> list[tuple[str, str]]:
+    """The app's peak resident memory while it analyses a 30-minute and a 24-hour two-lead upload through the API."""
+    from gradio_client import Client, handle_file
+
+    half_hour, _ = synthetic_ecg(seconds=1800, seed=3)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder, launched_app() as app:
+        client = Client(app.url, verbose=False)
+        for name, signal in (("half_hour", half_hour), ("day", np.tile(half_hour, 48))):
+            wfdb.wrsamp(name, fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"],
+                        p_signal=np.column_stack([signal, -signal]), fmt=["212", "212"], write_dir=folder)
+            files = [handle_file(str(Path(folder) / f"{name}.{ext}")) for ext in ("hea", "dat")]
+            before = resident_mb(app.process.pid)
+            with PeakMemory(app.process.pid) as peak:
+                started = time.perf_counter()
+                client.predict(files, 360, "automatic", True, api_name="/analyze_record")
+            rows.append((f"app memory, {len(signal) / 360 / 3600:g}-hour upload through the API",
+                         f"{before:.0f} MB before, peak {peak.mb:.0f} MB, {time.perf_counter() - started:.0f} s"))
+    return rows
+
+
+class PeakMemory:
+    """The highest resident memory a process reaches while the block runs, sampled every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.mb, self._done = pid, 0.0, threading.Event()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):
+            self.mb = max(self.mb, resident_mb(self.pid))
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def print_table(rows: list[tuple[str, str]]) -> None:

@@ -1,6 +1,6 @@
 """A short soak in CI: 8 concurrent clients, good and bad beats mixed, every answer checked.
 
-The long run (1,000 requests) is `python -m measure.soak`; its figures are in the README.
+The long run (1,000 requests) is `python -m measure.soak`; its figures are in docs/performance.md.
 """
 
 import os

@@ -26,7 +26,11 @@ from ecg.preprocessing import SAMPLING_RATE
 
 REAL = ("bw", "ma")
 SYNTHETIC_TRAINING = ("em", "mains", "white")
-SYNTHETIC_HELD_OUT = ("pink",)
+SYNTHETIC_HELD_OUT = ("pink", "motion")
+# The held-out motion family: electrode shifts as sudden steps (rising in 2 samples, 6 ms, so that they reach the
+# QRS band of 10-30 Hz, unlike training's em steps over about 4 samples' logistic) on 1-30 Hz wobble.
+MOTION_STEPS_PER_S = 0.5
+MOTION_RISE_SAMPLES = 2
 TRAINING_SECONDS = 20 * 60
 QRS_HALF_WIDTH_S = 0.1
 TRIM = 0.05
@@ -86,7 +90,8 @@ def synthetic(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np
     """Synthetic noise along the last axis at 360 Hz, roughly unit power.
 
     em: electrode-motion-like, 0.5-10 Hz bursts and steps; mains: 50 or 60 Hz with its
-    third harmonic; white: flat spectrum; pink: 1/f from 0.5 Hz to Nyquist (held out).
+    third harmonic; white: flat spectrum; pink: 1/f from 0.5 Hz to Nyquist (held out); motion: sharp steps
+    on 1-30 Hz wobble, reaching the QRS band (held out).
     """
     length = shape[-1]
     t = np.arange(length) / SAMPLING_RATE
@@ -106,6 +111,8 @@ def synthetic(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np
         shaped[..., freqs < 0.5] = 0
     elif kind == "em":
         shaped = spectrum * ((freqs >= 0.5) & (freqs <= 10))
+    elif kind == "motion":
+        shaped = spectrum * ((freqs >= 1) & (freqs <= 30))
     else:
         raise ValueError(f"unknown synthetic noise {kind!r}")
     out = np.fft.irfft(shaped, n=length, axis=-1)
@@ -113,6 +120,13 @@ def synthetic(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> np
         where = rng.uniform(0, length, lead)
         steps = rng.normal(0, 1.0, lead) * (rng.random(lead) < 0.5)
         out = out / (out.std(axis=-1, keepdims=True) + 1e-12) + steps * expit((np.arange(length) - where) / 4)
+    if kind == "motion":
+        count = max(1, int(length / SAMPLING_RATE * MOTION_STEPS_PER_S))
+        where = rng.uniform(0, length, shape[:-1] + (count, 1))
+        ramps = np.clip((np.arange(length) - where) / MOTION_RISE_SAMPLES, 0, 1)
+        out = 0.5 * out / (out.std(axis=-1, keepdims=True) + 1e-12) + (
+            rng.normal(0, 2.0, shape[:-1] + (count, 1)) * ramps).sum(axis=-2)
+        out = out - out.mean(axis=-1, keepdims=True)
     return out / (np.sqrt((out ** 2).mean(axis=-1, keepdims=True)) + 1e-12)
 
 

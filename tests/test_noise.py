@@ -12,7 +12,7 @@ def _snr_db(clean: np.ndarray, added: np.ndarray, peaks: np.ndarray) -> float:
     return 10 * np.log10(noise.signal_power(noise.qrs_peak_to_peak(clean, peaks)) / noise.noise_power(added))
 
 
-@pytest.mark.parametrize("kind", ["white", "em", "mains", "pink"])
+@pytest.mark.parametrize("kind", ["white", "em", "mains", "pink", "motion"])
 @pytest.mark.parametrize("snr", [24, 6, 0])
 def test_noise_scaled_by_gain_has_the_stated_snr(kind, snr):
     clean, peaks = synthetic_ecg(seconds=60)
@@ -57,3 +57,15 @@ def test_real_noise_is_split_in_time_into_a_training_and_a_measuring_part():
         assert len(train) == noise.TRAINING_SECONDS * SAMPLING_RATE
         assert 10 * 60 * SAMPLING_RATE <= len(test) < 11 * 60 * SAMPLING_RATE
         assert train.shape[1] == test.shape[1] == 2
+
+
+def test_the_held_out_motion_family_reaches_the_qrs_band_where_trainings_em_does_not():
+    """Motion artefact is held out of training: its sharp steps put power at 10-30 Hz, where a QRS lives, while the
+    em family trained on stays below 10 Hz but for its slow steps."""
+    rng = np.random.default_rng(0)
+    motion, em = (noise.synthetic(k, (64, 3600), rng) for k in ("motion", "em"))
+    assert _band_power(motion, 10, 30) > 5 * _band_power(em, 10, 30)
+    assert np.sqrt((motion ** 2).mean(axis=-1)) == pytest.approx(1.0, abs=1e-6)
+    jumps = np.abs(np.diff(motion, axis=-1)).max(axis=-1)
+    assert np.median(jumps) > 2 * np.median(np.abs(np.diff(em, axis=-1)).max(axis=-1)), "steps a QRS could hide in"
+    assert "motion" in noise.SYNTHETIC_HELD_OUT and "motion" not in noise.SYNTHETIC_TRAINING

@@ -37,3 +37,15 @@ def test_the_confidence_section_sets_each_calls_confidence_beside_how_often_it_w
     assert "raised on 1.000 of beats, which were right 0.750 of the time" in text
     assert "Out of fold" not in text
     assert "Out of fold: raised on 1.000" in evaluate.confidence_section(table, table)
+
+
+def test_the_p_stretch_probe_straightens_only_the_stretch_before_the_qrs():
+    from measure import p_stretch
+    from measure.synthetic import synthetic_beat
+
+    beat = synthetic_beat()[None] + np.sin(np.arange(180) / 3.0)[None]
+    flat = p_stretch.straightened(beat)[0]
+    start, stop = 0, 90 - round(0.07 * 360)
+    np.testing.assert_allclose(np.diff(flat[start:stop], 2), 0, atol=1e-9)
+    np.testing.assert_array_equal(flat[stop:], beat[0, stop:])
+    assert flat[start] == beat[0, start] and flat[stop - 1] == beat[0, stop - 1]

@@ -1,0 +1,69 @@
+"""Mutation testing of the code a user's answer passes through: how many deliberate small breakages the tests catch.
+
+    python -m measure.mutation                     # every module of setup.cfg's [mutmut] only_mutate (hours)
+    python -m measure.mutation ecg/typicality.py   # one module
+
+mutmut (a development requirement, configured in setup.cfg) copies the code into mutants/, changes one thing at a
+time (an operator, a constant, a return value) and runs the tests that reach it. This prints, per module, the
+share of mutants killed (a test failed) among those tested, and lists the survivors: each is either a test to
+write or an equivalent mutant (one no behaviour can tell apart), to be named in docs/mutation.md with the reason.
+Not run in CI: a full run takes hours on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = ("inference.py", "ecg/typicality.py", "ecg/record.py", "ecg/context.py", "ecg/preprocessing.py", "app.py")
+KILLED = {1, 3, 36, 37, 24, -24, 152, 255}  # mutmut's exit codes for a failing test, a time-out or a type error
+SURVIVED = 0
+
+
+def module_glob(path: str) -> str:
+    """mutmut's mutant-name pattern for a module: its dotted name."""
+    return path.removesuffix(".py").replace("/", ".") + ".*"
+
+
+def results(path: str) -> Counter:
+    """Killed, survived and untested mutants of one module, from mutmut's record of its last run."""
+    meta = ROOT / "mutants" / f"{path}.meta"
+    counts: Counter = Counter()
+    if not meta.is_file():
+        return counts
+    for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        if code in KILLED:
+            counts["killed"] += 1
+        elif code == SURVIVED:
+            counts["survived"] += 1
+            counts[f"survivor {name}"] += 1
+        else:
+            counts["not tested"] += 1
+    return counts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m measure.mutation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("modules", nargs="*", default=list(MODULES))
+    args = p.parse_args()
+    subprocess.run([sys.executable, "-m", "mutmut", "run", *map(module_glob, args.modules), "--max-children", "2"],
+                   cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+    print("| module | killed | survived | not tested | killed of tested |\n|---|---:|---:|---:|---:|")
+    for path in args.modules:
+        c = results(path)
+        tested = c["killed"] + c["survived"]
+        share = f"{c['killed'] / tested:.0%}" if tested else "–"
+        print(f"| {path} | {c['killed']} | {c['survived']} | {c['not tested']} | {share} |")
+    for path in args.modules:
+        for key in sorted(k for k in results(path) if k.startswith("survivor ")):
+            print(f"survived: {key.removeprefix('survivor ')} (mutmut show {key.removeprefix('survivor ')})")
+
+
+if __name__ == "__main__":
+    main()

@@ -53,3 +53,15 @@ def test_confidence_by_call_leaves_a_class_never_called_without_figures():
     table = evaluation.confidence_by_call(np.array(["N"]), np.array([[0.9, 0.1]]), ("N", "V"), 0.6)
     assert table["per_call"]["V"] == {"calls": 0, "mean_confidence": None, "right": None}
     assert table["accuracy_warned"] is None
+
+
+def test_block_patients_pools_recall_over_beats_and_counts_patients_mostly_right():
+    from measure.block_patients import block_recall
+
+    labels = np.array(["R"] * 6 + ["N"] * 2)
+    patients = np.array(["a", "a", "a", "b", "b", "b", "c", "c"])
+    called = ["R", "R", "N", "V", "R", "N", "N", "N"]
+    probabilities = np.eye(5)[["NLRVA".index(c) for c in called]]
+    r = block_recall(labels, patients, probabilities, "R")
+    assert r["beats"] == 6 and r["recall"] == 0.5 and r["patients"] == 2 and r["mostly_right"] == 1
+    assert r["per_patient"]["b"] == {"N": 1, "L": 0, "R": 1, "V": 1, "A": 0}

@@ -134,7 +134,8 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
              f'{counts["duration_s"] / 60:.1f} min</div>',
              f'<div class="verdict-meta">Record {html.escape(name)}, lead {html.escape(lead)}, {fs:g} Hz · '
              f'mean heart rate {rate}</div>',
-             f'<div class="verdict-meta">{per_class}</div>',
+             f'<div class="verdict-meta">Found {counts["per_class"]["V"]} premature ventricular (V) and '
+             f'{counts["per_class"]["A"]} atrial premature (A) beats · {per_class}</div>',
              f'<div class="verdict-meta">Labels {source}; the table keeps the beat model\'s own answer as '
              'beat_label.</div>']
     if counts["atypical"]:

@@ -105,3 +105,12 @@ def test_a_moved_strip_whose_files_are_gone_is_refused_with_a_message(tmp_path):
     gone = replace(strip, source=replace(strip.source, path=tmp_path / "absent.npy"))
     with pytest.raises(gr.Error, match="upload the file again"):
         app.move_strip(gone, 5.0)
+
+
+def test_the_record_summary_names_the_premature_beats_found_and_the_atypical_ones():
+    counts = {"beats": 100, "duration_s": 90.0, "per_class": {"N": 90, "L": 0, "R": 0, "V": 7, "A": 3},
+              "mean_heart_rate_bpm": 66.0, "atypical": 4}
+    summary = app.summary_html("rec", "MLII", 360, counts, None, use_context=False)
+    assert "Found 7 premature ventricular (V) and 3 atrial premature (A) beats" in summary
+    assert "4 of 100 beats look unlike" in summary
+    assert "look unlike" not in app.summary_html("rec", "MLII", 360, dict(counts, atypical=0), None, False)

@@ -76,6 +76,8 @@ def test_a_bad_value_shows_its_message_and_the_page_still_works(browser, url):
 
 def test_an_example_from_a_ds2_patient_shows_its_reference_label(browser, url):
     page = browser.new_page(viewport={"width": 1366, "height": 768})
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.goto(url)
     page.locator("#examples input").click()
     shipped_v = next(e for e in examples.load_examples()[0] if e.label == "V")
@@ -85,6 +87,7 @@ def test_an_example_from_a_ds2_patient_shows_its_reference_label(browser, url):
     page.get_by_role("button", name="Clear").click()
     page.locator("#verdict .verdict-empty").wait_for(timeout=10_000)
     assert page.locator("#beat-input textarea").input_value() == ""
+    assert not [m for m in console if m.startswith("error") or "Too many arguments" in m], console
     page.close()
 
 

@@ -21,7 +21,7 @@ from gradio.components.plot import PlotData
 
 import inference
 import lazy_sessions
-from ecg import context, plots, record
+from ecg import context, plots, record, record_files
 from ecg import examples as example_beats
 from ecg.labels import CLASS_NAMES
 from ecg.preprocessing import BEAT_LENGTH, SAMPLING_RATE, WINDOW_BEFORE
@@ -154,7 +154,7 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
 def lead_choices(paths) -> list[tuple[str, str]]:
     """The lead picker's choices: automatic first, then each lead the uploaded header names."""
     return [("Automatic (MLII)", AUTOMATIC_LEAD)] + [
-        (f"{i}: {name}", str(i)) for i, name in enumerate(record.lead_names(paths))]
+        (f"{i}: {name}", str(i)) for i, name in enumerate(record_files.lead_names(paths))]
 
 
 def channel_number(channel) -> int | None:
@@ -182,7 +182,7 @@ class Strip:
     """What the rhythm strip needs between slider moves: the recording's source on disk (read 10 s at a time),
     its beats and labels, and the folder that holds the source and the downloads."""
 
-    source: record.Source
+    source: record_files.Source
     samples: np.ndarray
     labels: np.ndarray
     folder: Path
@@ -206,7 +206,7 @@ def analyze_recording(files, fs, channel, use_context=True, progress=gr.Progress
     folder = Path(tempfile.mkdtemp(prefix="ecg-recording-"))
     try:
         progress(0.02, desc="reading the recording")
-        source = record.open_uploads(files, fs, channel_number(channel), folder)
+        source = record_files.open_uploads(files, fs, channel_number(channel), folder)
         table = record.analyze_stretches(source.read, source.n_samples, source.fs,
                                          lambda fraction, message: progress(0.05 + 0.85 * fraction, desc=message),
                                          use_context=bool(use_context))
@@ -244,11 +244,11 @@ def record_tab() -> None:
     gr.Markdown("Upload a whole single-lead recording: a WFDB record (**.hea and .dat**, optionally its **.atr** to "
                 "compare against) or a **CSV/TXT** with one column of samples. Rates from 100 to 1000 Hz are "
                 "resampled to 360 Hz; results are given at your file's own sample positions and times. "
-                f"Uploads up to {record.MAX_UPLOAD_BYTES // 2**20} MB.")
+                f"Uploads up to {record_files.MAX_UPLOAD_BYTES // 2**20} MB.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            files = gr.File(label="Recording files", file_count="multiple",
-                            file_types=sorted(record.WFDB_SUFFIXES | record.TEXT_SUFFIXES), elem_id="record-files")
+            files = gr.File(label="Recording files", file_count="multiple", elem_id="record-files",
+                            file_types=sorted(record_files.WFDB_SUFFIXES | record_files.TEXT_SUFFIXES))
             fs = gr.Number(label="Sampling rate of a CSV/TXT (Hz)", value=360, minimum=record.MIN_FS,
                            maximum=record.MAX_FS, elem_id="record-fs")
             channel = gr.Dropdown(choices=lead_choices(None), value=AUTOMATIC_LEAD, label="Lead of a WFDB record",
@@ -352,5 +352,5 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     # layout.css styles the page's frame, which Gradio's scoping of css_paths does not reach.
     demo.launch(theme=theme(), css_paths=[ASSETS / "style.css"],
-                head=f"<style>{(ASSETS / 'layout.css').read_text()}</style>", max_file_size=record.MAX_UPLOAD_BYTES,
-                state_session_capacity=SESSION_CAPACITY)
+                head=f"<style>{(ASSETS / 'layout.css').read_text()}</style>",
+                max_file_size=record_files.MAX_UPLOAD_BYTES, state_session_capacity=SESSION_CAPACITY)

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from ecg import typicality
+from ecg.errors import InputError, WeightsError
 from ecg.labels import AAMI_GROUP, BEAT_CLASSES, CLASS_NAMES
 from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_BEFORE, preprocess
 from model import ECGCNN
@@ -43,14 +44,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NOT_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[,;\s]+")
 _NUMBERS_ONLY = re.compile(rf"(?>{_NUMBER.pattern})(?:{_SEPARATORS.pattern}(?>{_NUMBER.pattern}))*")
-
-
-class InputError(ValueError):
-    """Input the app cannot classify; the message says what is wrong and what is expected."""
-
-
-class WeightsError(RuntimeError):
-    """Weights missing, unsafe or not matching their metadata."""
 
 
 @dataclass(frozen=True)

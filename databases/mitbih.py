@@ -15,7 +15,8 @@ import wfdb
 
 from databases.labelled import REPOSITORY, LabelledRecord
 from ecg.labels import BEAT_CLASSES
-from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows, lead_index
+from ecg.preprocessing import WINDOW_AFTER, WINDOW_BEFORE, cut_windows
+from ecg.record_files import lead_index
 
 # de Chazal et al., IEEE TBME 2004: train and test sets that keep patients apart.
 DS1 = (101, 106, 108, 109, 112, 114, 115, 116, 118, 119, 122, 124, 201, 203,

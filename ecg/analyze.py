@@ -29,8 +29,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, help="folder: local Dask workers, one thread each (default: every core)")
     p.add_argument("--scheduler", help="folder: address of a running Dask scheduler to use instead")
     args = p.parse_args()
-    # Imported after the arguments are read, so that --help and a mistyped option answer at once.
-    from inference import InputError, WeightsError
+    from ecg.errors import InputError, WeightsError
 
     try:
         failed = run_folder(args) if args.path.is_dir() else run(args)
@@ -42,10 +41,13 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> bool:
-    """Analyse one record or CSV file and write its beats; input problems raise InputError."""
+    """Analyse one record or CSV file and write its beats; input problems raise InputError. The file is read before
+    the model and the detector are imported, so that a bad one is refused at once."""
+    from ecg import record_files
+
+    recording = record_files.read_file(args.path, args.fs, args.channel)
     from ecg import record
 
-    recording = record.read_file(args.path, args.fs, args.channel)
     table = record.analyze(recording.signal, recording.fs, use_context=not args.no_context)
     counts = record.summary(table, len(recording.signal), recording.fs)
     line = f"{recording.name}: {counts['beats']} beats, " + ", ".join(
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> bool:
 def run_folder(args: argparse.Namespace) -> bool:
     """Every WFDB record of a folder on Dask; True when any record failed (each named on stderr)."""
     from ecg import archive  # Dask is loaded only for folders: one record starts faster without it
-    from inference import InputError
+    from ecg.errors import InputError
 
     headers = sorted(args.path.glob("*.hea"))
     if not headers:

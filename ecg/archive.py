@@ -27,7 +27,7 @@ from distributed import Client, LocalCluster, as_completed
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from ecg import record
+from ecg import record, record_files
 from inference import CLASSES, InputError
 
 SUMMARY_FILE = "summary.csv"
@@ -66,7 +66,7 @@ def analyse_record(header: Path, out_dir: Path, use_context: bool = True) -> dic
     started = time.perf_counter()
     name = Path(header).stem
     try:
-        source = record.open_wfdb(Path(header))
+        source = record_files.open_wfdb(Path(header))
         with threadpool_limits(1):
             table = record.analyze_stretches(source.read, source.n_samples, source.fs, use_context=use_context)
     except InputError as err:
@@ -83,7 +83,7 @@ def analyse_record(header: Path, out_dir: Path, use_context: bool = True) -> dic
     return _row(name, "done", table, source, time.perf_counter() - started)
 
 
-def _row(name: str, status: str, table: pd.DataFrame, source: record.WfdbSource, seconds: float) -> dict:
+def _row(name: str, status: str, table: pd.DataFrame, source: record_files.WfdbSource, seconds: float) -> dict:
     counts = record.summary(table, source.n_samples, source.fs)
     row = asdict(Outcome(name, status, counts["beats"], counts["duration_s"], counts["mean_heart_rate_bpm"], seconds))
     return row | {f"n_{c}": counts["per_class"][c] for c in CLASSES}
@@ -91,7 +91,7 @@ def _row(name: str, status: str, table: pd.DataFrame, source: record.WfdbSource,
 
 def _skipped_row(header: Path, csv_path: Path) -> dict:
     """The summary line of a record an earlier run finished, from its CSV and its header."""
-    return _row(Path(header).stem, "skipped", pd.read_csv(csv_path), record.open_wfdb(Path(header)), 0.0)
+    return _row(Path(header).stem, "skipped", pd.read_csv(csv_path), record_files.open_wfdb(Path(header)), 0.0)
 
 
 @contextmanager

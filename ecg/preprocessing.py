@@ -14,7 +14,6 @@ SAMPLING_RATE = 360
 WINDOW_BEFORE = 90
 WINDOW_AFTER = 90
 BEAT_LENGTH = WINDOW_BEFORE + WINDOW_AFTER
-PREFERRED_LEAD = "MLII"  # the lead the model was trained on
 # Recordings made at 128 Hz carry nothing above 64 Hz, MIT-BIH's 360 Hz up to 180 Hz. A 40 Hz low-pass
 # makes beats from every recorder alike and removes mains hum and most muscle noise; QRS energy lies below it.
 LOWPASS_HZ = 40.0
@@ -41,11 +40,6 @@ def to_model_rate(signal: np.ndarray, fs: float) -> np.ndarray:
         return np.asarray(signal)
     resampled, _ = processing.resample_sig(np.asarray(signal, dtype=np.float64), fs, SAMPLING_RATE)
     return resampled
-
-
-def lead_index(sig_names: list[str]) -> int:
-    """MLII when the record has it; records 102 and 104 lack it and give their first lead."""
-    return sig_names.index(PREFERRED_LEAD) if PREFERRED_LEAD in sig_names else 0
 
 
 def _linear_steps(length: int) -> np.ndarray:

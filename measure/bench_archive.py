@@ -79,7 +79,8 @@ def plain_records_per_minute(headers: list[Path], processes: int) -> float:
 def peak_rss_mb(header: Path) -> tuple[float, float, int]:
     """Peak resident memory (MB) and seconds of a fresh process analysing one record, and its beats."""
     # VmHWM, not getrusage: Linux carries ru_maxrss over exec, so a child would report this process's peak.
-    code = ("import sys, time; from ecg import record; s = record.open_wfdb(sys.argv[1]); t = time.perf_counter(); "
+    code = ("import sys, time; from ecg import record, record_files; s = record_files.open_wfdb(sys.argv[1]); "
+            "t = time.perf_counter(); "
             "table = record.analyze_stretches(s.read, s.n_samples, s.fs); "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
             "print(int(hwm) / 1024, time.perf_counter() - t, len(table))")

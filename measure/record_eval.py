@@ -28,7 +28,7 @@ from wfdb import processing
 
 from databases import mitbih, svdb
 from databases.labelled import LabelledRecord
-from ecg import evaluation, record
+from ecg import evaluation, record, record_files
 from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import SAMPLING_RATE, preprocess
 from inference import WEIGHTS_DIR, predict_preprocessed, shipped_model
@@ -72,11 +72,11 @@ def records(databases: tuple[str, ...]) -> list[tuple[str, str, str]]:
     return chosen
 
 
-def read(database: str, name: str) -> tuple[record.Recording, LabelledRecord]:
+def read(database: str, name: str) -> tuple[record_files.Recording, LabelledRecord]:
     """The recording as record mode reads it, and its labelled beats at 360 Hz as training cuts them."""
     if database == "mitdb":
-        return record.read_wfdb(mitbih.default_data_dir() / f"{name}.hea"), mitbih.read(name)
-    return record.read_wfdb(svdb.default_dir() / f"{name}.hea", channel=svdb.LEAD), svdb.read(name)
+        return record_files.read_wfdb(mitbih.default_data_dir() / f"{name}.hea"), mitbih.read(name)
+    return record_files.read_wfdb(svdb.default_dir() / f"{name}.hea", channel=svdb.LEAD), svdb.read(name)
 
 
 def score(database: str, name: str, split: str, fs: float | None = None, models: record.Models | None = None

@@ -10,7 +10,7 @@ import wfdb
 
 import app
 import inference
-from ecg import record, typicality
+from ecg import record_files, typicality
 from measure.synthetic import paced_like_beat, synthetic_beat, synthetic_ecg, varied_beat
 
 
@@ -84,7 +84,7 @@ def test_the_record_tab_keeps_the_recording_on_disk_and_reads_the_strip_from_it(
     outputs = app.analyze_recording([tmp_path / "two.hea", tmp_path / "two.dat"], 360, app.AUTOMATIC_LEAD, True,
                                     progress=lambda *args, **kwargs: None)
     strip = outputs[-1]
-    assert isinstance(strip.source, record.WfdbSource) and strip.source.lead == "MLII"
+    assert isinstance(strip.source, record_files.WfdbSource) and strip.source.lead == "MLII"
     assert not any(isinstance(v, np.ndarray) and v.size > len(peaks) for v in vars(strip).values()), \
         "the strip keeps beats and labels, not the samples"
     np.testing.assert_allclose(strip.source.read(3600, 3700), signal[3600:3700], atol=1e-3)
@@ -100,7 +100,7 @@ def test_a_moved_strip_whose_files_are_gone_is_refused_with_a_message(tmp_path):
     csv = tmp_path / "strip.csv"
     csv.write_text("\n".join(f"{v:.5f}" for v in signal))
     strip = app.analyze_recording([csv], 360, None, True, progress=lambda *args, **kwargs: None)[-1]
-    assert isinstance(strip.source, record.ArraySource)
+    assert isinstance(strip.source, record_files.ArraySource)
     app.forget_strip(strip)
     gone = replace(strip, source=replace(strip.source, path=tmp_path / "absent.npy"))
     with pytest.raises(gr.Error, match="upload the file again"):

@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 
 from databases import mitbih
-from ecg import preprocessing
+from ecg import record_files
 
 
 def test_splits_keep_patients_apart():
@@ -16,8 +16,8 @@ def test_splits_keep_patients_apart():
 
 
 def test_lead_choice_prefers_mlii():
-    assert preprocessing.lead_index(["V5", "MLII"]) == 1
-    assert preprocessing.lead_index(["V5", "V2"]) == 0
+    assert record_files.lead_index(["V5", "MLII"]) == 1
+    assert record_files.lead_index(["V5", "V2"]) == 0
 
 
 def test_whole_database_gives_the_published_beat_counts(data_dir):

@@ -13,7 +13,7 @@ from conftest import ROOT, matched_share, write_record
 
 import inference
 from databases import mitbih
-from ecg import record
+from ecg import record, record_files
 from inference import InputError
 from measure.synthetic import paced_like_beat, synthetic_ecg
 from model import ECGCNN
@@ -67,7 +67,7 @@ def test_unusable_signals_are_refused_with_a_reason(signal, fs, message):
 
 def test_a_wfdb_record_is_read_on_its_mlii_lead_and_compared_with_its_atr(tmp_path):
     header, peaks = write_record(tmp_path, names=("V1", "MLII"))
-    rec = record.read_wfdb(header)
+    rec = record_files.read_wfdb(header)
     assert rec.lead == "MLII" and rec.fs == 360 and rec.reference is not None
     np.testing.assert_allclose(rec.signal, synthetic_ecg()[0], atol=0.01)
     table = record.analyze(rec.signal, rec.fs)
@@ -79,8 +79,8 @@ def test_a_wfdb_record_is_read_on_its_mlii_lead_and_compared_with_its_atr(tmp_pa
 def test_a_record_without_mlii_asks_for_a_channel(tmp_path):
     header, _ = write_record(tmp_path, names=("V1", "V5"))
     with pytest.raises(InputError, match="no MLII lead; choose a channel: 0 \\(V1\\), 1 \\(V5\\)"):
-        record.read_wfdb(header)
-    assert record.read_wfdb(header, channel=1).lead == "V5"
+        record_files.read_wfdb(header)
+    assert record_files.read_wfdb(header, channel=1).lead == "V5"
 
 
 def test_a_truncated_dat_file_is_refused(tmp_path):
@@ -88,7 +88,7 @@ def test_a_truncated_dat_file_is_refused(tmp_path):
     dat = tmp_path / "syn.dat"
     dat.write_bytes(dat.read_bytes()[:5000])
     with pytest.raises(InputError, match="truncated or does not belong to this header"):
-        record.read_wfdb(header)
+        record_files.read_wfdb(header)
 
 
 def test_a_header_that_promises_more_samples_than_its_data_is_refused(tmp_path):
@@ -98,14 +98,14 @@ def test_a_header_that_promises_more_samples_than_its_data_is_refused(tmp_path):
     first[3] = str(int(first[3]) * 2)
     header.write_text("\n".join([" ".join(first)] + lines[1:]) + "\n")
     with pytest.raises(InputError, match="truncated or does not belong"):
-        record.read_wfdb(header)
+        record_files.read_wfdb(header)
 
 
 def test_a_missing_dat_file_is_named(tmp_path):
     header, _ = write_record(tmp_path)
     (tmp_path / "syn.dat").unlink()
     with pytest.raises(InputError, match="syn.dat named in syn.hea is missing"):
-        record.read_wfdb(header)
+        record_files.read_wfdb(header)
 
 
 def test_uploads_in_separate_folders_are_put_back_together(tmp_path):
@@ -117,7 +117,7 @@ def test_uploads_in_separate_folders_are_put_back_together(tmp_path):
         uploads.append((tmp_path / f"u{i}" / f.name))
         uploads[-1].write_bytes(f.read_bytes())
     (tmp_path / "together").mkdir()
-    source = record.open_uploads(uploads, None, None, tmp_path / "together")
+    source = record_files.open_uploads(uploads, None, None, tmp_path / "together")
     assert source.name == "syn" and source.lead == "MLII" and source.reference() is not None
     assert sorted(f.name for f in (tmp_path / "together").iterdir()) == ["syn.atr", "syn.dat", "syn.hea"]
 
@@ -133,30 +133,30 @@ def test_uploads_that_are_not_a_recording_are_refused(tmp_path, files, message):
         (tmp_path / name).write_bytes(b"\x00" * 10)
         paths.append(tmp_path / name)
     with pytest.raises(InputError, match=message):
-        record.open_uploads(paths, 360, None, tmp_path)
+        record_files.open_uploads(paths, 360, None, tmp_path)
 
 
 def test_an_upload_over_the_size_limit_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(record, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr(record_files, "MAX_UPLOAD_BYTES", 1000)
     big = tmp_path / "big.csv"
     big.write_text("1\n" * 1000)
     with pytest.raises(InputError, match="over the limit"):
-        record.open_uploads([big], 360, None, tmp_path)
+        record_files.open_uploads([big], 360, None, tmp_path)
 
 
 def test_a_csv_with_a_header_row_is_read_and_text_inside_it_is_refused(tmp_path):
     signal, peaks = synthetic_ecg()
     good = tmp_path / "ecg.csv"
     good.write_text("MLII (mV)\n" + "\n".join(f"{v:.5f}" for v in signal))
-    source = record.open_uploads([good], 360, None, tmp_path)
+    source = record_files.open_uploads([good], 360, None, tmp_path)
     np.testing.assert_allclose(source.read(0, source.n_samples), signal, atol=1e-5)
     np.testing.assert_allclose(source.read(100, 200), signal[100:200], atol=1e-5)
     bad = tmp_path / "bad.csv"
     bad.write_text("mv\n0.1\n0.2\nlead off\n0.3\n")
     with pytest.raises(InputError, match="row 4: 'lead off' is not a number"):
-        record.open_uploads([bad], 360, None, tmp_path)
+        record_files.open_uploads([bad], 360, None, tmp_path)
     with pytest.raises(InputError, match="state their sampling rate"):
-        record.open_uploads([good], None, None, tmp_path)
+        record_files.open_uploads([good], None, None, tmp_path)
 
 
 def test_results_are_written_as_a_wfdb_annotation_that_reads_back(tmp_path):
@@ -176,14 +176,14 @@ def test_results_are_written_as_a_wfdb_annotation_that_reads_back(tmp_path):
     (113, "tall T waves", 0.985), (231, "blocked P waves", 0.99), (232, "long pauses", 0.99)])
 def test_real_records_that_fooled_the_first_detector_are_detected(data_dir, number, trouble,
                                                                  least_positive_predictivity):
-    rec = record.read_wfdb(data_dir / f"{number}.hea")
+    rec = record_files.read_wfdb(data_dir / f"{number}.hea")
     agreed = record.agreement(record.analyze(rec.signal, rec.fs), rec.reference, rec.fs)
     assert agreed["sensitivity"] > 0.995, trouble
     assert agreed["positive_predictivity"] > least_positive_predictivity, trouble
 
 
 def test_a_real_record_is_detected_and_windowed_exactly_as_in_training(data_dir):
-    rec = record.read_wfdb(data_dir / "100.hea")
+    rec = record_files.read_wfdb(data_dir / "100.hea")
     table = record.analyze(rec.signal, rec.fs)
     agreed = record.agreement(table, rec.reference, rec.fs)
     assert agreed["sensitivity"] > 0.995 and agreed["positive_predictivity"] > 0.995
@@ -291,7 +291,7 @@ def test_a_long_recording_read_in_stretches_from_disk_gives_the_labels_of_the_wh
     signal, peaks = synthetic_ecg(seconds=200, seed=5)
     wfdb.wrsamp("long", fs=360, units=["mV"], sig_name=["MLII"], p_signal=signal[:, None], fmt=["16"],
                 write_dir=str(tmp_path))
-    source = record.open_wfdb(tmp_path / "long.hea")
+    source = record_files.open_wfdb(tmp_path / "long.hea")
     reads = []
 
     def read(start, stop):
@@ -309,8 +309,20 @@ def test_a_long_recording_read_in_stretches_from_disk_gives_the_labels_of_the_wh
 
 
 def test_mit_bih_records_joined_into_ninety_minutes_agree_in_stretches_and_whole(data_dir):
-    joined = np.concatenate([record.read_wfdb(data_dir / f"{n}.hea").signal for n in (100, 101, 103)])
+    joined = np.concatenate([record_files.read_wfdb(data_dir / f"{n}.hea").signal for n in (100, 101, 103)])
     whole = record.analyze(joined, 360, segment_s=None)
     stretched = record.analyze(joined, 360)
     np.testing.assert_array_equal(stretched["sample"], whole["sample"])
     np.testing.assert_array_equal(stretched["label"], whole["label"])
+
+
+def test_a_file_is_read_and_a_bad_one_refused_without_importing_the_model_or_the_detector(tmp_path):
+    """The command line reads its file before the heavy imports, so a wrong path is answered at once."""
+    code = ("import sys; from ecg import record_files\n"
+            "try:\n    record_files.read_file(sys.argv[1], 360, None)\n"
+            "except record_files.InputError as err:\n    print('refused:', err)\n"
+            "print(sorted(m for m in ('torch', 'neurokit2', 'ecg.record', 'scipy.signal') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "absent.hea")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert "refused: No header absent.hea" in done.stdout, done.stderr
+    assert done.stdout.strip().endswith("[]"), done.stdout

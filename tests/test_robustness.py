@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import inference
-from ecg import record
+from ecg import record, record_files
 from inference import InputError
 
 FAST = settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
@@ -66,7 +66,7 @@ def test_random_bytes_uploaded_as_a_file_get_a_message(tmp_path_factory, data, s
         (folder / "rec.hea").write_bytes(data[:200])
         companions.append(folder / "rec.hea")
     try:
-        source = record.open_uploads(companions, 360, None, tmp_path_factory.mktemp("opened"))
+        source = record_files.open_uploads(companions, 360, None, tmp_path_factory.mktemp("opened"))
         record.analyze_stretches(source.read, source.n_samples, source.fs)
     except InputError as err:
         assert str(err)

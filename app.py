@@ -112,6 +112,7 @@ STRIP_SECONDS = 10.0
 SESSION_CAPACITY = 50
 STRIP_STATE_SECONDS = 1800
 AUTOMATIC_LEAD = "automatic"
+TABLE_ROWS = 5000
 TABLE_COLUMNS = ["time_s", "sample", "label", "confidence", "beat_label", "atypical", "rr_before_s", "rr_after_s"]
 
 
@@ -138,6 +139,9 @@ def summary_html(name: str, lead: str, fs: float, counts: dict, agreed: dict | N
              f'{counts["per_class"]["A"]} atrial premature (A) beats · {per_class}</div>',
              f'<div class="verdict-meta">Labels {source}; the table keeps the beat model\'s own answer as '
              'beat_label.</div>']
+    if counts["beats"] > TABLE_ROWS:
+        parts.append(f'<div class="verdict-meta">The table below shows the first {TABLE_ROWS:,} beats; the CSV '
+                     'download holds every beat.</div>')
     if counts["atypical"]:
         parts.append(f'<div class="verdict-warning">⚠ {counts["atypical"]} of {counts["beats"]} beats look unlike '
                      'the beats the model learned from (column atypical): they may be paced, fusion or noise, and '
@@ -228,7 +232,13 @@ def analyze_recording(files, fs, channel, use_context=True, progress=gr.Progress
     duration = source.n_samples / source.fs
     return (summary_html(source.name, source.lead, source.fs, counts, agreed, use_context), strip.figure(0.0),
             gr.Slider(minimum=0, maximum=max(1, math.floor(duration - STRIP_SECONDS)), value=0, interactive=True),
-            table[TABLE_COLUMNS].round(4), [str(csv_path), str(annotation_path)], strip)
+            beats_table(table), [str(csv_path), str(annotation_path)], strip)
+
+
+def beats_table(table):
+    """The page's table of beats: the first TABLE_ROWS (a day holds about 100,000, which the page would hold in
+    memory twice over to show); the CSV download holds every beat, and the summary says so."""
+    return table[TABLE_COLUMNS].head(TABLE_ROWS).round(4)
 
 
 def move_strip(strip: Strip | None, start_s: float):

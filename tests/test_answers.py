@@ -114,3 +114,16 @@ def test_the_record_summary_names_the_premature_beats_found_and_the_atypical_one
     assert "Found 7 premature ventricular (V) and 3 atrial premature (A) beats" in summary
     assert "4 of 100 beats look unlike" in summary
     assert "look unlike" not in app.summary_html("rec", "MLII", 360, dict(counts, atypical=0), None, False)
+
+
+def test_the_page_shows_the_first_beats_and_the_summary_says_the_csv_holds_them_all(monkeypatch):
+    import pandas as pd
+
+    table = pd.DataFrame({c: range(12) for c in app.TABLE_COLUMNS})
+    monkeypatch.setattr(app, "TABLE_ROWS", 5)
+    assert len(app.beats_table(table)) == 5
+    counts = {"beats": 12, "duration_s": 9.0, "per_class": dict.fromkeys("NLRVA", 0), "mean_heart_rate_bpm": 80.0,
+              "atypical": 0}
+    assert "shows the first 5 beats; the CSV download holds every beat" in app.summary_html(
+        "rec", "MLII", 360, counts, None, False)
+    assert "CSV download holds" not in app.summary_html("rec", "MLII", 360, dict(counts, beats=5), None, False)

@@ -178,14 +178,15 @@ def command_rows() -> list[tuple[str, str]]:
 
 
 def upload_memory_rows() -> list[tuple[str, str]]:
-    """The app's peak resident memory while it analyses a 30-minute and a 24-hour two-lead upload through the API."""
+    """The app's peak resident memory while it analyses a 30-minute and a 24-hour two-lead upload through the API,
+    each on a freshly started server."""
     from gradio_client import Client, handle_file
 
     half_hour, _ = synthetic_ecg(seconds=1800, seed=3)
     rows = []
-    with tempfile.TemporaryDirectory() as folder, launched_app() as app:
-        client = Client(app.url, verbose=False)
-        for name, signal in (("half_hour", half_hour), ("day", np.tile(half_hour, 48))):
+    for name, signal in (("half_hour", half_hour), ("day", np.tile(half_hour, 48))):
+        with tempfile.TemporaryDirectory() as folder, launched_app() as app:  # a fresh server for each
+            client = Client(app.url, verbose=False)
             wfdb.wrsamp(name, fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"],
                         p_signal=np.column_stack([signal, -signal]), fmt=["212", "212"], write_dir=folder)
             files = [handle_file(str(Path(folder) / f"{name}.{ext}")) for ext in ("hea", "dat")]

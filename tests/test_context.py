@@ -330,3 +330,14 @@ def test_svdb_unseen_by_both_models_is_scored_on_the_left_out_answers_with_conte
     alone, with_context = scores["beat model alone"]["five_class"], scores["with context"]["five_class"]
     assert sum(alone["per_class"][c]["support"] for c in "NLRVA") == svdb_beats
     assert alone["per_class"]["A"]["f1"] == 0 and with_context["per_class"]["A"]["f1"] > 0.5
+
+
+def test_the_records_left_out_of_the_harm_rule_are_named_as_the_training_rows_name_records():
+    """The rule's exceptions must match the rows' record names, or they are counted after all (they once were)."""
+    from training import train_context
+
+    data = {"record": np.array(["svdb:804"] * 4 + ["mitdb:101"] * 4), "y": np.array(["N"] * 8),
+            "p": np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (8, 1))}
+    harmed = train_context.harmed_records(data, np.array(["A"] * 4 + ["N"] * 4))
+    assert harmed == ["svdb:804"]
+    assert set(harmed) <= set(train_context.LEFT_OUT_OF_HARM)

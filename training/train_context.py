@@ -38,7 +38,7 @@ HARM_MARGIN = 0.05
 # labelled N outside atrial fibrillation or flutter come at least 20% early (RR before under 0.8 of the local
 # median), and they outnumber the beats labelled S. Their labels contradict their timing, so a model that calls
 # those beats premature is punished by the labels (docs/rules/context_rule.md has the figures).
-LEFT_OUT_OF_HARM = ("804", "867", "893")
+LEFT_OUT_OF_HARM = ("svdb:804", "svdb:867", "svdb:893")  # as out_of_fold_rows names records
 MODELS = tuple((feature_set, balanced, scope, learner) for learner in context.LEARNERS
                for feature_set in context.FEATURE_SETS for balanced in (False, True) for scope in context.SCOPES)
 N_BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)

@@ -29,10 +29,12 @@ from ecg import evaluation
 from training import augment
 
 SNRS_DB = (12.0, 6.0)
-ALLOWED_DROP = {12.0: 0.03, 6.0: 0.10}  # the issue's targets for accuracy under noise
-# R-peak moves (samples, positive: later) and the database-balanced macro-F1 each may cost (the issue's targets).
+ALLOWED_DROP = {12.0: 0.05, 6.0: 0.15}  # issue 41's targets for accuracy under noise (issue 7's were 0.03 and 0.10)
+# R-peak moves measured (samples, positive: later), and the database-balanced macro-F1 a priced move may cost (issue
+# 41's target). Moves of 20 samples are measured, not priced: where finding PVCs and a peak 20 samples off pull
+# against each other, PVCs win (pricing them moved V's offset from -1.5 to -2.0 and DS2's V F1 from 0.619 to 0.504).
 PEAK_MOVES = (-20, -10, 10, 20)
-ALLOWED_MOVE_LOSS = {move: 0.02 if abs(move) <= 10 else 0.05 for move in PEAK_MOVES}
+ALLOWED_MOVE_LOSS = {-10: 0.02, 10: 0.02}
 SAMPLE_PER_FOLD = 4000
 LIMIT_PRICE = 1000.0  # per unit of drop beyond ALLOWED_DROP: any excess outweighs every macro-F1 gain
 
@@ -62,7 +64,8 @@ class Losses:
         return sum(max(0.0, drop - ALLOWED_DROP[snr]) for snr, drop in self.noise.items())
 
     def move_excess(self) -> float:
-        return sum(max(0.0, loss - ALLOWED_MOVE_LOSS[move]) for move, loss in self.moves.items())
+        return sum(max(0.0, loss - ALLOWED_MOVE_LOSS[move]) for move, loss in self.moves.items()
+                   if move in ALLOWED_MOVE_LOSS)
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,9 @@ P_STRETCH_S = (-0.25, -0.06)
 SINUS_RR_SHARE = 0.95
 IRREGULARITY_FLOOR = 0.05
 IRREGULARITY_QUANTILE = 0.25
-FEATURE_SETS = {"rr": RR_COLUMNS, "rr+shape": RR_COLUMNS + SHAPE_COLUMNS,
-                "rr+shape+rhythm": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS,
-                "rr+shape+rhythm+p": RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS + P_COLUMNS}
+# A feature set names its parts joined by "+"; FEATURE_SETS are the ones training judges.
+FEATURE_PARTS = {"rr": RR_COLUMNS, "shape": SHAPE_COLUMNS, "rhythm": RHYTHM_COLUMNS, "p": P_COLUMNS}
+FEATURE_SETS = ("rr", "rr+shape", "rr+shape+rhythm", "rr+shape+rhythm+p")
 FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "rhythm": "how regular the rhythm is",
                  "p": "the P wave against the record's sinus P wave"}
 QRS_HALF_S = 0.1
@@ -188,8 +188,8 @@ def input_names(columns: list[int]) -> list[str]:
 
 
 def input_columns(feature_set: str) -> list[int]:
-    """Which columns of `features` a model with this feature set reads."""
-    wanted = set(FEATURE_SETS[feature_set])
+    """Which columns of `features` a model with this feature set ("rr+shape", any parts of FEATURE_PARTS) reads."""
+    wanted = {name for part in feature_set.split("+") for name in FEATURE_PARTS[part]}
     return [i for i, name in enumerate(_FEATURE_NAMES) if name == "p" or name in wanted]
 
 
@@ -236,10 +236,15 @@ def logits(params: dict, x: np.ndarray) -> np.ndarray:
 def apply(params: dict, probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray,
           preprocessed: np.ndarray | None = None) -> np.ndarray:
     """The beat model's probabilities with N, V and A decided in context, within the model's scope."""
+    return rerank(params, probabilities, record_features(probabilities, samples, fs, windows, preprocessed))
+
+
+def record_features(probabilities: np.ndarray, samples: np.ndarray, fs: float, windows: np.ndarray,
+                    preprocessed: np.ndarray | None = None) -> np.ndarray:
+    """`features` of one record's beats, measured over those beats as record mode measures them."""
     preprocessed = preprocess(np.asarray(windows, dtype=np.float64)) if preprocessed is None else preprocessed
-    x = features(probabilities, rr_features(samples, fs), shape_features(windows, preprocessed),
-                 rhythm_features(samples, fs), p_wave_features(preprocessed, samples, fs))
-    return rerank(params, probabilities, x)
+    return features(probabilities, rr_features(samples, fs), shape_features(windows, preprocessed),
+                    rhythm_features(samples, fs), p_wave_features(preprocessed, samples, fs))
 
 
 def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray, records: np.ndarray | None = None) -> np.ndarray:

@@ -29,6 +29,14 @@ def synthetic_ecg(seconds: float = 30.0, fs: float = 360.0, seed: int = 0,
                              t_wave_after_s=t_wave_after_s, t_wave_width_s=t_wave_width_s)
 
 
+def fibrillating_ecg(seed: int, seconds: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
+    """A made-up ECG whose R-R intervals are drawn uniformly from 0.4-1.2 s, as irregular as atrial fibrillation:
+    early beats that are no atrial premature beats. Returns it in mV at 360 Hz and its R-peak samples."""
+    rng = np.random.default_rng(seed)
+    peaks_s = np.cumsum(rng.uniform(0.4, 1.2, int(seconds / 0.4))) + 0.5
+    return ecg_with_beats_at(peaks_s[peaks_s < seconds - 1], seconds)
+
+
 def ecg_with_beats_at(peaks_s: np.ndarray, seconds: float, fs: float = 360.0, qrs_width_s=0.011,
                       rng: np.random.Generator | None = None, t_wave_mv: float = 0.3, t_wave_after_s: float = 0.17,
                       t_wave_width_s: float = 0.035) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ import inference
 from databases import mitbih
 from ecg import context, record
 from inference import WeightsError
-from measure.synthetic import ecg_with_beats_at, synthetic_beat, synthetic_ecg
+from measure.synthetic import ecg_with_beats_at, fibrillating_ecg, synthetic_beat, synthetic_ecg
 
 
 def regular_beats(n=30, rr=0.8, fs=360.0):
@@ -268,9 +268,7 @@ def test_a_regular_rhythm_of_one_beat_shape_is_not_turned_into_atrial_premature_
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_normal_beats_in_atrial_fibrillation_are_not_turned_into_atrial_premature_beats(seed):
-    rng = np.random.default_rng(seed)
-    at_random_intervals = np.cumsum(rng.uniform(0.4, 1.2, 200)) + 0.5
-    signal, peaks = ecg_with_beats_at(at_random_intervals[at_random_intervals < 119], 120.0)
+    signal, peaks = fibrillating_ecg(seed)
     table = record.analyze(signal, 360)
     assert len(table) == len(peaks)
     called_a = (table["label"] == "A").sum()

@@ -169,12 +169,7 @@ def predict_preprocessed(x: np.ndarray, model: ECGCNN | None = None) -> np.ndarr
     """(n, 180) beats already through preprocess() -> (n, 5) probabilities: for callers that need the
     preprocessed beats too (record mode's shape features), so a beat is prepared once. `model`: the
     shipped one unless given (bench.py times one member of the ensemble this way)."""
-    model = shipped_model().model if model is None else model
-    out = np.zeros((len(x), len(CLASSES)))
-    with torch.inference_mode():
-        for i in range(0, len(x), BATCH_SIZE):
-            out[i:i + BATCH_SIZE] = torch.softmax(model(torch.from_numpy(x[i:i + BATCH_SIZE])), dim=1).numpy()
-    return out
+    return predict_with_hidden(x, shipped_model().model if model is None else model)[0]
 
 
 def predict_with_hidden(x: np.ndarray, model: ECGCNN) -> tuple[np.ndarray, np.ndarray]:

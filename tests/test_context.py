@@ -339,3 +339,16 @@ def test_the_records_left_out_of_the_harm_rule_are_named_as_the_training_rows_na
     harmed = train_context.harmed_records(data, np.array(["A"] * 4 + ["N"] * 4))
     assert harmed == ["svdb:804"]
     assert set(harmed) <= set(train_context.LEFT_OUT_OF_HARM)
+
+
+def test_false_atrial_premature_calls_are_counted_inside_and_outside_fibrillation_per_record():
+    from measure import fibrillation_a
+
+    data = {"record": np.array(["mitdb:201"] * 4 + ["mitdb:100"] * 3), "y": np.array(list("NNAN") + list("NAN"))}
+    fibrillating = np.array([True, True, False, False, False, False, False])
+    called = np.array(list("AAAA") + list("AAN"))
+    lines = fibrillation_a.false_a_table(data, fibrillating, {"context": called})
+    assert lines[2] == "| mitdb:201 | 2 | 2 | 1 | 1 of 1 |"
+    assert lines[-1] == "| all | 2 | 2 | 2 | 2 of 2 |"
+    assert len(lines) == 4  # 100 has no beat in fibrillation: only the totals count it
+    assert fibrillation_a.without_rhythm(("rr+shape+rhythm+p", True, "all", "trees", 1.5, None))[0] == "rr+shape+p"

@@ -82,9 +82,10 @@ def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np
 
 
 def out_of_fold_rows(weights_dir: Path) -> dict:
-    """Out-of-fold probabilities, context features, labels, patients and records of the 30-minute records."""
+    """Out-of-fold probabilities, context features, labels, patients, records and R-peaks (at 360 Hz) of the
+    30-minute records."""
     oof = np.load(weights_dir / inference.OOF_FILE)
-    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": []}
+    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": [], "peak": []}
     pairs = sorted({(str(d), str(r)) for d, r in zip(oof["databases"], oof["records"]) if d in READERS})
     for database, name in pairs:
         mask = (oof["databases"] == database) & (oof["records"] == name)
@@ -98,6 +99,7 @@ def out_of_fold_rows(weights_dir: Path) -> dict:
         rows["group"].append(oof["patients"][mask])
         rows["record"].append(np.full(mask.sum(), f"{database}:{name}"))
         rows["database"].append(np.full(mask.sum(), database))
+        rows["peak"].append(oof["peaks"][mask])
     return {k: np.concatenate(v) for k, v in rows.items()}
 
 

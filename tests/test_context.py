@@ -352,3 +352,15 @@ def test_false_atrial_premature_calls_are_counted_inside_and_outside_fibrillatio
     assert lines[-1] == "| all | 2 | 2 | 2 | 2 of 2 |"
     assert len(lines) == 4  # 100 has no beat in fibrillation: only the totals count it
     assert fibrillation_a.without_rhythm(("rr+shape+rhythm+p", True, "all", "trees", 1.5, None))[0] == "rr+shape+p"
+
+
+def test_a_candidate_that_calls_early_beats_in_fibrillation_a_is_not_calm_there():
+    from training import train_context
+
+    fibrillation = train_context.fibrillation_rows()
+    assert set(np.unique(fibrillation["record"])) == set(train_context.FIBRILLATION_SEEDS)
+    x, y = made_up_rows()
+    timing_only = context.fit(x, y, feature_set="rr", learner="logistic")
+    with_rhythm = context.fit(x, y, feature_set="rr+shape+rhythm", learner="logistic")
+    calm = train_context.calm_in_fibrillation(with_rhythm, fibrillation)
+    assert calm[(3.0, None)] and not train_context.calm_in_fibrillation(timing_only, fibrillation)[(0.0, None)]

@@ -180,9 +180,10 @@ def report(scores: list[RecordScore], rate: str, how: str) -> list[str]:
     return lines
 
 
-def figures(scores: list[RecordScore], how: str) -> dict:
+def figures(scores: list[RecordScore], how: str, out_of_fold: bool) -> dict:
     """The report's figures for other tools (the README's table): detection per database, the no-harm counts for
-    training and DS2 records apart, and class scores per split."""
+    training and DS2 records apart, class scores per split, and whether the training patients were scored out of
+    fold (only then are their figures those of patients the models never saw)."""
     detection = {}
     for database in DATABASES:
         chosen = [s for s in scores if s.database == database]
@@ -194,8 +195,9 @@ def figures(scores: list[RecordScore], how: str) -> dict:
                                                for m in HARM_MARGINS}}
             for group, chosen in (("training", [s for s in scores if s.split != "DS2"]),
                                   ("DS2", [s for s in scores if s.split == "DS2"])) if chosen}
-    return {"weights_sha256": shipped_model().metadata["weights_sha256"], "scored": how, "detection": detection,
-            "no_harm": harm, "splits": {f"{split}, {name}": both for split, name, both in split_scores(scores)}}
+    return {"weights_sha256": shipped_model().metadata["weights_sha256"], "scored": how,
+            "training_out_of_fold": out_of_fold, "detection": detection, "no_harm": harm,
+            "splits": {f"{split}, {name}": both for split, name, both in split_scores(scores)}}
 
 
 def main() -> None:
@@ -217,7 +219,8 @@ def main() -> None:
                    scored_by(out_of_fold, folds_here))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps(figures(scores, lines[2]), indent=1, default=float) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps(figures(scores, lines[2], out_of_fold), indent=1,
+                                                        default=float) + "\n")
     print("\n".join(lines[2:3 + len(args.databases) + 1]))
     for split, name, both in split_scores(scores):
         print(f"{split} detected beats, {name}: {evaluation.summary_line(both)}")

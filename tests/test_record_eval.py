@@ -47,7 +47,8 @@ def test_class_tables_are_given_for_each_split_with_its_own_beats():
 
 
 def test_the_figures_count_harmed_records_for_training_and_ds2_apart():
-    figures = record_eval.figures(SCORES, "how")
+    figures = record_eval.figures(SCORES, "how", out_of_fold=True)
+    assert figures["training_out_of_fold"] is True
     assert figures["no_harm"]["training"] == {"records": 3, "losing_over_0.01": 1, "losing_over_0.05": 0}
     assert figures["no_harm"]["DS2"] == {"records": 1, "losing_over_0.01": 1, "losing_over_0.05": 1}
     assert figures["detection"]["mitdb"]["records"] == 3 and figures["detection"]["svdb"]["records"] == 1

@@ -74,6 +74,7 @@ _CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
 # The columns of `features`: the beat model's log-probabilities, then every candidate input.
 _FEATURE_NAMES = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS + P_COLUMNS
 _QRS_CORRELATION = _FEATURE_NAMES.index("qrs_template_correlation")
+_IRREGULARITY = _FEATURE_NAMES.index("rr_irregularity")
 
 
 def _rolling(values: np.ndarray) -> Rolling:
@@ -258,11 +259,17 @@ def rerank(params: dict, probabilities: np.ndarray, x: np.ndarray, records: np.n
 def combine(params: dict, probabilities: np.ndarray, x: np.ndarray, context_logits: np.ndarray,
             records: np.ndarray | None = None) -> np.ndarray:
     """`rerank` from the context model's logits already computed: settings applied after fitting (N bias,
-    dominant QRS correlation) can then be tried without running the model again."""
+    dominant QRS correlation, A gate) can then be tried without running the model again. With an A gate, a beat
+    whose rhythm irregularity exceeds it gets no A: in an irregular rhythm such as atrial fibrillation an early beat
+    is no atrial premature beat, and A's share goes to N (conducted)."""
     context_logits = context_logits.copy()
     context_logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
     context_logits -= context_logits.max(axis=1, keepdims=True)
     share = np.exp(context_logits) / np.exp(context_logits).sum(axis=1, keepdims=True)
+    if params.get("a_gate") is not None:
+        irregular = x[:, _IRREGULARITY] > params["a_gate"]
+        share[irregular, 0] += share[irregular, 2]
+        share[irregular, 2] = 0.0
     if scope_of(params) == "all":
         split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
                                 params.get("dominant_qrs_correlation"), records)
@@ -313,12 +320,14 @@ def reads(params: dict) -> str:
 
 def re_decides(params: dict) -> str:
     """Which beats a context model re-decides and between what, in a user's words."""
+    gate = ("" if params.get("a_gate") is None else
+            " No beat is called A where the rhythm around it is irregular (as in atrial fibrillation).")
     if scope_of(params) == "nva":
-        return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay."
+        return "Beats the beat model calls N, V or A are re-decided between those three; L and R stay." + gate
     if params.get("dominant_qrs_correlation") is not None:
         return ("Every beat is re-decided between conducted, V and A; conducted beats shaped like the record's "
-                "dominant beat share one of N, L or R, the one the beat model gives them most on average.")
-    return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A."
+                "dominant beat share one of N, L or R, the one the beat model gives them most on average." + gate)
+    return "Every beat is re-decided between conducted (N, L or R, as the beat model ranks them), V and A." + gate
 
 
 def save(params: dict, weights_dir: Path) -> None:

@@ -16,26 +16,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 import inference
 from ecg import context
-from ecg.preprocessing import SAMPLING_RATE
-from measure.p_waves import FIBRILLATION, rhythm_at
 from training import train_context
-
-
-def in_fibrillation(data: dict) -> np.ndarray:
-    """Per training row: whether the reference's rhythm at its R-peak is atrial fibrillation or flutter."""
-    out = np.zeros(len(data["y"]), dtype=bool)
-    for name in np.unique(data["record"]):
-        database, number = name.split(":")
-        path = str(train_context.FOLDERS[database]() / number)
-        ann, fs = wfdb.rdann(path, "atr"), wfdb.rdheader(path).fs
-        rows = data["record"] == name
-        at = np.searchsorted(ann.sample, data["peak"][rows] * fs / SAMPLING_RATE, side="right") - 1
-        out[rows] = np.isin(rhythm_at(ann)[np.maximum(at, 0)], FIBRILLATION) & (at >= 0)
-    return out
 
 
 def without_rhythm(candidate: tuple) -> tuple:
@@ -78,7 +62,7 @@ def main() -> None:
         answers[name] = train_context.held_out_labels(data, candidate[:4])[candidate[4:]]
     print(f"Shipped context: {train_context.candidate_name(chosen)}; out of fold, {train_context.FOLDS} folds of "
           "whole patients.\n")
-    print("\n".join(false_a_table(data, in_fibrillation(data), answers)))
+    print("\n".join(false_a_table(data, data["fibrillating"], answers)))
 
 
 if __name__ == "__main__":

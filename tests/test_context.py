@@ -171,6 +171,21 @@ def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrill
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
+def test_an_a_gate_leaves_no_a_where_the_rhythm_around_a_beat_is_irregular():
+    regular_patients = [patient for patient in NORMAL_PATIENTS if patient[4] < 0.1]  # early means A to timing alone
+    timing_only = context.fit(*made_up_rows(regular_patients), feature_set="rr", learner="logistic")
+    p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
+    early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
+    rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
+    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm,
+                         np.repeat(SINUS_P, 2, axis=0))
+    assert list(context.rerank(timing_only, p, x).argmax(axis=1)) == [4, 4]
+    gated = context.rerank(dict(timing_only, a_gate=0.1), p, x)
+    assert list(gated.argmax(axis=1)) == [4, 0] and gated[1, 4] == 0.0
+    np.testing.assert_allclose(gated.sum(axis=1), 1)
+    assert "irregular" in context.re_decides(dict(timing_only, a_gate=0.1))
+
+
 @pytest.mark.parametrize("learner", context.LEARNERS)
 def test_re_deciding_every_beat_finds_atrial_premature_beats_shaped_like_the_patients_bundle_branch_block(learner):
     x, y = made_up_rows(NORMAL_PATIENTS + BLOCKED_PATIENTS)
@@ -320,10 +335,10 @@ def test_svdb_unseen_by_both_models_is_scored_on_the_left_out_answers_with_conte
     x, y = x[order], y[order]
     data = {"x": x, "y": y, "p": np.exp(x[:, :5]), "database": np.where(np.arange(len(y)) < half, "mitdb", "svdb"),
             "record": np.where(np.arange(len(y)) < half, "mitdb:1", "svdb:1")}
-    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", "logistic", 0.0, None)) is None
+    assert train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", "logistic", 0.0, None, None)) is None
     always_n = np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (len(y), 1))
     data["left_out_p"] = always_n
-    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", "logistic", 0.0, None))
+    scores = train_context.unseen_svdb(data, ("rr+shape+rhythm", False, "nva", "logistic", 0.0, None, None))
     svdb_beats = len(y) - half
     alone, with_context = scores["beat model alone"]["five_class"], scores["with context"]["five_class"]
     assert sum(alone["per_class"][c]["support"] for c in "NLRVA") == svdb_beats
@@ -363,4 +378,6 @@ def test_a_candidate_that_calls_early_beats_in_fibrillation_a_is_not_calm_there(
     timing_only = context.fit(x, y, feature_set="rr", learner="logistic")
     with_rhythm = context.fit(x, y, feature_set="rr+shape+rhythm", learner="logistic")
     calm = train_context.calm_in_fibrillation(with_rhythm, fibrillation)
-    assert calm[(3.0, None)] and not train_context.calm_in_fibrillation(timing_only, fibrillation)[(0.0, None)]
+    assert calm[(3.0, None, None)]
+    assert not train_context.calm_in_fibrillation(timing_only, fibrillation)[(0.0, None, None)]
+    assert train_context.calm_in_fibrillation(timing_only, fibrillation)[(0.0, None, 0.08)], "the gate calms it"

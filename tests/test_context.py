@@ -160,25 +160,27 @@ def test_a_model_reads_only_the_columns_of_its_feature_set(learner):
     assert len(rr_only["columns"]) == 5 + len(context.RR_COLUMNS)
 
 
-@pytest.mark.parametrize("learner", context.LEARNERS)
-def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrillation(learner):
-    params = context.fit(*made_up_rows(), feature_set="rr+shape+rhythm", learner=learner)
+def early_beat_in_regular_rhythm_and_in_fibrillation() -> tuple[np.ndarray, np.ndarray]:
+    """The beat model's probabilities and context features of the same early, normal-looking beat with a sinus P
+    wave, first in a regular rhythm, then in an irregular one."""
     p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
     early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
     rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
-    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm,
-                         np.repeat(SINUS_P, 2, axis=0))
+    return p, context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm,
+                               np.repeat(SINUS_P, 2, axis=0))
+
+
+@pytest.mark.parametrize("learner", context.LEARNERS)
+def test_with_the_rhythm_an_early_beat_is_a_in_a_regular_rhythm_and_n_in_fibrillation(learner):
+    params = context.fit(*made_up_rows(), feature_set="rr+shape+rhythm", learner=learner)
+    p, x = early_beat_in_regular_rhythm_and_in_fibrillation()
     assert list(context.rerank(params, p, x).argmax(axis=1)) == [4, 0]
 
 
 def test_an_a_gate_leaves_no_a_where_the_rhythm_around_a_beat_is_irregular():
     regular_patients = [patient for patient in NORMAL_PATIENTS if patient[4] < 0.1]  # early means A to timing alone
     timing_only = context.fit(*made_up_rows(regular_patients), feature_set="rr", learner="logistic")
-    p = np.tile([0.7, 0.05, 0.05, 0.05, 0.15], (2, 1))
-    early = [0.6, 1.3, 0.6 / 1.3, 0.8, 0.6, 1.3]
-    rhythm = np.concatenate([rhythm_of(0.6, 0.02), rhythm_of(0.6, 0.4)])
-    x = context.features(p, np.array([early, early]), np.array([[0.98, 0.98, 0.0, 0.0]] * 2), rhythm,
-                         np.repeat(SINUS_P, 2, axis=0))
+    p, x = early_beat_in_regular_rhythm_and_in_fibrillation()
     assert list(context.rerank(timing_only, p, x).argmax(axis=1)) == [4, 4]
     gated = context.rerank(dict(timing_only, a_gate=0.1), p, x)
     assert list(gated.argmax(axis=1)) == [4, 0] and gated[1, 4] == 0.0

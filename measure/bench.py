@@ -1,6 +1,6 @@
 """Measure the model, a full request and a whole record; print a table of figures.
 
-    python -m measure.bench [--quick]
+    python -m measure.bench [--quick] [--model-only | --no-app]
 
 Run it on an idle machine: every figure is wall-clock time on this machine's CPU.
 """
@@ -85,6 +85,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     p.add_argument("--model-only", action="store_true",
                    help="only the model's own figures: compare a variant with ECG_WEIGHTS_DIR=its folder")
+    p.add_argument("--no-app", action="store_true",
+                   help="the model's figures and a whole record end to end, without launching the app")
     args = p.parse_args()
     repeats, soak_requests = (20, 100) if args.quick else (200, 1000)
     rows: list[tuple[str, str]] = []
@@ -100,6 +102,8 @@ def main() -> None:
     p50, p95 = percentiles(lambda: inference.explain(beat), repeats)
     rows.append(("explain (prediction + Grad-CAM + atypicality)", f"p50 {p50:.2f} ms, p95 {p95:.2f} ms"))
     if not args.model_only:
+        rows += whole_record_rows()
+    if not (args.model_only or args.no_app):
         rows += app_rows(repeats, soak_requests) + command_rows() + upload_memory_rows()
     print_table(rows)
 
@@ -111,10 +115,9 @@ def pasted_beats(count: int = 100) -> Callable[[], str]:
     return lambda: next(texts)
 
 
-def app_rows(repeats: int, soak_requests: int) -> list[tuple[str, str]]:
-    """Whole-record analysis and the launched app: start-up, request latency and memory."""
+def whole_record_rows() -> list[tuple[str, str]]:
+    """A 30-minute record end to end against the beat model alone on its beats, and gqrs on it."""
     rows: list[tuple[str, str]] = []
-    text = pasted_beats()
     signal, fs, what = thirty_minute_record()
     peaks = np.round(record.analyze(signal, fs)["sample"].to_numpy() * 360 / fs).astype(int)
     windows = record.beat_windows(preprocessing.to_model_rate(signal, fs), peaks)
@@ -134,7 +137,13 @@ def app_rows(repeats: int, soak_requests: int) -> list[tuple[str, str]]:
     theirs, _ = percentiles(lambda: processing.gqrs_detect(sig=low, fs=detection.DETECTION_RATE), 1)
     rows.append(("gqrs on that record, at 120 Hz", f"gqrs_fast {ours:.0f} ms, wfdb.processing.gqrs_detect "
                                                     f"{theirs:.0f} ms (the same beats: tests/test_gqrs_fast.py)"))
+    return rows
 
+
+def app_rows(repeats: int, soak_requests: int) -> list[tuple[str, str]]:
+    """The launched app: start-up, request latency and memory."""
+    rows: list[tuple[str, str]] = []
+    text = pasted_beats()
     from gradio_client import Client
     with launched_app() as app, launched_app(module="measure.floor_app") as floor:
         first = time.perf_counter()

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy.signal import butter, detrend, sosfiltfilt
 
-from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, preprocess
+from ecg import preprocessing
+from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, lowpass, preprocess, to_model_rate
 from measure.synthetic import synthetic_beat
 
 
@@ -45,6 +46,24 @@ def test_the_one_matrix_does_what_the_filter_and_detrend_it_was_built_from_do():
     flat = detrend(sosfiltfilt(butter(4, 40, fs=360, output="sos"), beats, axis=1), axis=1, type="linear")
     expected = flat / flat.std(axis=1, keepdims=True)
     np.testing.assert_allclose(preprocess(beats), expected, atol=1e-5)
+    built_again = preprocessing._linear_steps(BEAT_LENGTH)  # the module builds it once, on import
+    np.testing.assert_allclose(beats @ built_again, flat, atol=1e-9)
+    np.testing.assert_array_equal(built_again, preprocessing._LINEAR_STEPS)
+
+
+def test_windows_are_kept_in_single_precision():
+    """A 24-hour record holds about 100,000 windows: float32 halves what they take."""
+    assert cut_windows(np.arange(1000.0), np.array([200, 500])).dtype == np.float32
+
+
+@pytest.mark.parametrize("fs", [360, 128])
+def test_a_single_precision_recording_is_filtered_and_resampled_in_double_precision(fs):
+    """Upload readers may give float32 samples; a day-long IIR filter or FFT resampling run in float32 would
+    differ from the same recording read as float64."""
+    signal = np.random.default_rng(1).normal(size=fs * 60).cumsum()
+    as_float32 = signal.astype(np.float32)
+    np.testing.assert_array_equal(lowpass(as_float32), lowpass(as_float32.astype(np.float64)))
+    np.testing.assert_array_equal(to_model_rate(as_float32, fs), to_model_rate(as_float32.astype(np.float64), fs))
 
 
 def test_a_window_of_another_length_is_refused():

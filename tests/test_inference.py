@@ -113,8 +113,27 @@ def test_explanation_gives_class_confidence_and_saliency(beat):
     assert result.label in inference.CLASSES
     assert result.confidence == max(result.probabilities.values())
     assert result.saliency.shape == (180,)
-    assert 0 <= result.saliency.min() and result.saliency.max() <= 1
+    assert 0 <= result.saliency.min() and result.saliency.max() == pytest.approx(1.0), "scaled to its largest"
     assert result.aami_group in {"N", "S", "V"}
+
+
+def test_a_pasted_beat_in_adc_counts_or_in_volts_is_a_waveform_not_a_flat_line(beat):
+    """ADC counts sit all above zero (their spread under their largest value) and volts are about 1e-3: both are
+    beats, answered as the same beat in mV is."""
+    for version in (beat * 200 + 1024, beat * 1e-3, beat * 1e-6):
+        parsed = inference.parse_beat(as_text(version))
+        assert inference.explain(parsed).label == inference.explain(beat).label
+
+
+def test_pasted_values_up_to_the_limit_are_accepted_and_beyond_it_refused(beat):
+    at_limit = beat / np.abs(beat).max() * inference.MAX_ABS_VALUE
+    np.testing.assert_allclose(inference.parse_beat(as_text(at_limit)), at_limit)
+    with pytest.raises(InputError, match="beyond ±1e\\+09"):
+        inference.parse_beat(as_text(at_limit * 1.001))
+
+
+def test_no_beats_give_no_probabilities():
+    assert inference.predict_proba(np.zeros((0, 180))).shape == (0, 5)
 
 
 def test_explanation_says_how_often_its_call_was_right_on_patients_never_trained_on(beat):

@@ -29,6 +29,17 @@ ALL_RECORDS = tuple(sorted(DS1 + DS2 + PACED))
 # Beats outside the five classes: paced, fusion of paced and normal, fusion of
 # ventricular and normal, and unclassifiable; used to test the atypicality warning.
 OUTSIDE_CLASSES = ("/", "f", "F", "Q")
+FIBRILLATION = ("(AFIB", "(AFL")  # rhythm notes of atrial fibrillation and flutter
+
+
+def rhythm_at(ann: wfdb.Annotation) -> np.ndarray:
+    """The rhythm in force at each annotation, from the last rhythm note before it (sinus, "(N", before any)."""
+    current, out = "(N", []
+    for symbol, note in zip(ann.symbol, ann.aux_note):
+        if symbol == "+" and note.strip("\x00"):
+            current = note.strip("\x00")
+        out.append(current)
+    return np.asarray(out)
 
 
 def default_data_dir() -> Path:

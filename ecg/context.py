@@ -268,8 +268,9 @@ def combine(params: dict, probabilities: np.ndarray, x: np.ndarray, context_logi
     share = np.exp(context_logits) / np.exp(context_logits).sum(axis=1, keepdims=True)
     if params.get("a_gate") is not None:
         irregular = x[:, _IRREGULARITY] > params["a_gate"]
-        share[irregular, 0] += share[irregular, 2]
-        share[irregular, 2] = 0.0
+        conducted, atrial = CONTEXT_CLASSES.index("N"), CONTEXT_CLASSES.index("A")
+        share[irregular, conducted] += share[irregular, atrial]
+        share[irregular, atrial] = 0.0
     if scope_of(params) == "all":
         split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
                                 params.get("dominant_qrs_correlation"), records)

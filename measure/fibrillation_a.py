@@ -59,7 +59,7 @@ def main() -> None:
     chosen = train_context.candidate_of(shipped)
     answers = {"beat model": train_context.labels_of(data["p"])}
     for name, candidate in (("shipped context", chosen), ("without rhythm", without_rhythm(chosen))):
-        answers[name] = train_context.held_out_labels(data, candidate[:4])[candidate[4:]]
+        answers[name] = train_context.candidate_labels(data, candidate)
     print(f"Shipped context: {train_context.candidate_name(chosen)}; out of fold, {train_context.FOLDS} folds of "
           "whole patients.\n")
     print("\n".join(false_a_table(data, data["fibrillating"], answers)))

@@ -11,24 +11,11 @@ above 0.5, and the median log spread ratio (about 0 where the stretch holds a P 
 from __future__ import annotations
 
 import numpy as np
-import wfdb
 
 from databases import mitbih
 from ecg import context, record
 from ecg.labels import BEAT_SYMBOLS
 from ecg.preprocessing import preprocess
-
-FIBRILLATION = ("(AFIB", "(AFL")
-
-
-def rhythm_at(ann: wfdb.Annotation) -> np.ndarray:
-    """The rhythm in force at each annotation, from the last rhythm note before it."""
-    current, out = "(N", []
-    for symbol, note in zip(ann.symbol, ann.aux_note):
-        if symbol == "+" and note.strip("\x00"):
-            current = note.strip("\x00")
-        out.append(current)
-    return np.asarray(out)
 
 
 def main() -> None:
@@ -37,11 +24,11 @@ def main() -> None:
     groups: dict[str, list[np.ndarray]] = {"N in sinus rhythm": [], "A": [], "V": [], "any beat in AF or flutter": []}
     for number in mitbih.DS1:
         signal, ann, _ = mitbih.read_record(number)
-        symbols, samples, rhythm = np.asarray(ann.symbol), np.asarray(ann.sample), rhythm_at(ann)
+        symbols, samples, rhythm = np.asarray(ann.symbol), np.asarray(ann.sample), mitbih.rhythm_at(ann)
         beats = np.isin(symbols, BEAT_SYMBOLS)
         symbols, samples, rhythm = symbols[beats], samples[beats], rhythm[beats]
         x = context.p_wave_features(preprocess(record.beat_windows(signal, samples)), samples, 360)
-        fibrillating = np.isin(rhythm, FIBRILLATION)
+        fibrillating = np.isin(rhythm, mitbih.FIBRILLATION)
         groups["N in sinus rhythm"].append(x[(symbols == "N") & (rhythm == "(N")])
         groups["A"].append(x[(symbols == "A") & ~fibrillating])
         groups["V"].append(x[symbols == "V"])

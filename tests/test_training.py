@@ -17,7 +17,7 @@ import inference
 from databases import beatset, mitbih, noise, ptbxl, svdb
 from ecg import context
 from ecg.preprocessing import preprocess
-from training import adversary, mix_style, noise_check, train
+from training import adversary, mix_style, noise_check, refit_offsets, train
 
 
 def _beats(labels: list[str], patients: list[str]) -> beatset.BeatSet:
@@ -488,3 +488,50 @@ def test_ptbxl_lead_views_are_the_same_beats_seen_in_other_leads():
     assert np.median(likeness) > 0.8, "lead I's window is not centred on the same QRS as lead II's"
     for lead in range(len(ptbxl.VIEW_LEADS)):
         assert not np.allclose(views[:, lead], beats.windows), f"{ptbxl.VIEW_LEADS[lead]} is lead II again"
+
+
+def test_offsets_searched_again_are_written_into_weights_fold_models_and_out_of_fold_answers(quick_run, tmp_path):
+    """refit_offsets' rewrite: the shipped model, each fold model and the saved answers all move by the new
+    offsets, and the weights still load (their sha256 recorded in the card and the fold file)."""
+    out, _ = quick_run
+    for name in ("ecgcnn.json", "ecgcnn.safetensors", train.FOLDS_FILE, "oof.npz"):
+        shutil.copy(out / name, tmp_path / name)
+    meta = json.loads((tmp_path / "ecgcnn.json").read_text())
+    with np.load(tmp_path / "oof.npz") as saved:
+        oof = dict(saved)
+    old = np.asarray([meta["cross_validation"]["output_offsets"][c] for c in inference.CLASSES])
+    new = old + np.array([0.0, -1.0, 0.5, 2.0, 0.0])
+    raw = train.shifted(oof["probabilities"], -old)
+    beats = beatset.load(train.QUICK_SOURCES)
+    x = preprocess(beats.centred())
+    before = inference.predict_preprocessed(x, inference.load_model(out).model)
+    rows = refit_offsets.matched_rows(oof, beats)
+    np.testing.assert_array_equal(rows, np.arange(len(beats)))
+    sampled, noisy, moved = refit_offsets.fold_answers(train.fold_models(out), beats, rows, oof["folds"], seed=0)
+    check = refit_offsets.build_check(raw, oof, sampled, noisy, moved, old, price=5.0)
+    refit_offsets.rewrite(tmp_path, meta, oof, raw, old, new, check, {"command": "test"})
+
+    after = inference.predict_preprocessed(x, inference.load_model(tmp_path).model)
+    np.testing.assert_allclose(after, train.shifted(before, new - old), atol=1e-4)
+    written = np.load(tmp_path / "oof.npz")
+    np.testing.assert_allclose(written["probabilities"], train.shifted(oof["probabilities"], new - old), atol=1e-4)
+    for f, model in enumerate(train.fold_models(tmp_path)):
+        held = oof["folds"] == f
+        np.testing.assert_allclose(inference.predict_preprocessed(x[held], model), written["probabilities"][held],
+                                   atol=1e-4)
+    card = json.loads((tmp_path / "ecgcnn.json").read_text())
+    assert card["cross_validation"]["output_offsets"] == dict(zip(inference.CLASSES, new.tolist()))
+    calls = written["probabilities"].argmax(axis=1)
+    counted = [card["cross_validation"]["confidence"]["all"]["per_call"][c]["calls"] for c in inference.CLASSES]
+    assert counted == np.bincount(calls, minlength=len(inference.CLASSES)).tolist()
+
+
+def test_offsets_searched_again_ship_only_when_the_objective_and_every_guarded_class_hold():
+    meta = {"sources": {"mitdb": {"patients_per_class": {"N": 18, "L": 2, "V": 17}}}}
+    losses = noise_check.Losses({12.0: 0.0}, {10: 0.0})
+    old = {"macro_f1": 0.55, "cost": 0.03, "f1": {"mitdb": {"N": 0.9, "L": 0.6, "V": 0.5}}}
+    better = {"macro_f1": 0.56, "cost": 0.0, "losses": losses, "f1": {"mitdb": {"N": 0.9, "L": 0.1, "V": 0.47}}}
+    assert refit_offsets.verdict(meta, old, better, held_out_objective=0.53) == []
+    assert "held-out objective" in refit_offsets.verdict(meta, old, better, held_out_objective=0.51)[0]
+    worse_v = dict(better, f1={"mitdb": {"N": 0.9, "L": 0.6, "V": 0.45}})
+    assert refit_offsets.verdict(meta, old, worse_v, held_out_objective=0.53) == ["mitdb V F1 0.450 < 0.500 - 0.04"]

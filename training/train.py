@@ -172,7 +172,7 @@ def parse_args() -> argparse.Namespace:
                         "targets as a limit (0: measured, not used)")
     p.add_argument("--price-placement", action="store_true",
                    help="the noise penalty (and limit) also applies to macro-F1 lost with the R-peak moved by "
-                        "+-10 and +-20 samples beyond 0.02 and 0.05 (without it, measured only)")
+                        "+-10 samples beyond 0.02 (+-20 is measured only; without it, every move is)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("weights"), help="folder for weights, metadata and report")
     p.add_argument("--quick", action="store_true", help="a few records, two folds, one short epoch")

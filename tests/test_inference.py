@@ -12,6 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 import inference
+from ecg import typicality
+from ecg.preprocessing import preprocess
 from inference import InputError
 from measure.synthetic import synthetic_beat
 
@@ -222,3 +224,102 @@ def test_loader_reads_a_plain_state_dict_saved_by_torch(weights_copy):
 def test_missing_weights_folder_gives_a_clear_message(tmp_path):
     with pytest.raises(inference.WeightsError, match="train a model"):
         inference.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    (", ".join(["1"] * 179), "Found 179 numbers; a beat needs exactly 180 (0.5 s at 360 Hz, R-peak at sample 91). "
+                             "The app does not pad, trim or resample."),
+    ("1, nan, 2", "Value 2 is 'nan', which is not a finite number. Every sample must be a real number."),
+    ("1, 2, 1e400", "Value 3 is '1e400', too large to be a finite number. Every sample must be a real number."),
+    ("1, abcdefghijklmnopqrst", f"Value 2 is 'abcdefghijklmnopqrst', which is not a number. "
+                                f"Expected {inference.EXPECTED_INPUT}."),
+    ("1, abcdefghijklmnopqrstu", f"Value 2 is 'abcdefghijklmnopqrst…', which is not a number. "
+                                 f"Expected {inference.EXPECTED_INPUT}."),
+    (", ".join(["0.5"] * 180),
+     "The beat is flat: all samples are (nearly) equal, so there is no waveform to classify."),
+])
+def test_refusals_read_as_written(text, message):
+    """The whole message a user reads, including the beat's duration and the R-peak's sample counted from 1, and a
+    bad value longer than 20 characters cut to its first 20."""
+    with pytest.raises(InputError) as err:
+        inference.parse_beat(text)
+    assert str(err.value) == message
+
+
+def test_a_beat_as_long_as_the_input_limit_is_accepted_and_one_character_more_refused(beat):
+    text = as_text(beat)
+    padded = text + " " * (inference.MAX_INPUT_CHARS - len(text))
+    np.testing.assert_allclose(inference.parse_beat(padded), beat)
+    with pytest.raises(InputError, match="over the limit"):
+        inference.parse_beat(padded + " ")
+
+
+def test_non_finite_and_flat_beats_given_as_arrays_are_refused_in_full(beat):
+    bad = beat.copy()
+    bad[3] = np.inf
+    with pytest.raises(InputError) as err:
+        inference.check_beat(bad)
+    assert str(err.value) == "The beat contains NaN or infinite values. Every sample must be a real number."
+    with pytest.raises(InputError) as err:
+        inference.predict_proba(bad)
+    assert str(err.value) == "Beats contain NaN or infinite values. Every sample must be a real number."
+    at_threshold = np.zeros(180)
+    at_threshold[90] = 1e-12
+    with pytest.raises(InputError, match="flat"):
+        inference.check_beat(at_threshold)
+
+
+def test_grad_cam_weighs_each_channel_by_its_mean_gradient_and_places_each_cell_at_its_centre(beat):
+    """Grad-CAM (Selvaraju et al. 2017) computed here from the model's last block: each channel weighted by its
+    gradient averaged over time, summed over channels, negatives cut; each of the block's cells drawn at the centre of
+    the samples it covers."""
+    model = inference.shipped_model().model
+    x = torch.from_numpy(preprocess(beat[None]))
+    features = model.features(x.unsqueeze(1)).detach().requires_grad_(True)
+    _, logits = model.classify(features)
+    top = int(logits[0].argmax())
+    (gradient,) = torch.autograd.grad(logits[0, top], features)
+    weights = gradient[0].mean(dim=1)
+    cam = torch.relu((weights[:, None] * features[0]).sum(dim=0)).detach().numpy()
+    cells = len(cam)
+    centres = (np.arange(cells) + 0.5) * 180 / cells
+    expected = np.interp(np.arange(180), centres, cam)
+    np.testing.assert_allclose(inference.explain(beat).saliency, expected / expected.max(), atol=1e-5)
+
+
+def test_explanation_measures_atypicality_on_the_hidden_layer_it_answered_from(beat):
+    loaded = inference.shipped_model()
+    _, hidden = inference.predict_with_hidden(preprocess(beat[None]), loaded.model)
+    expected = typicality.distance(hidden, loaded.metadata["typicality"])[0]
+    result = inference.explain(beat)
+    assert result.atypicality == pytest.approx(expected, rel=1e-5)
+    assert result.atypical == (expected > loaded.metadata["typicality"]["threshold"])
+    assert inference.predict_with_hidden(np.zeros((0, 180), np.float32), loaded.model)[1].shape[0] == 0
+
+
+def test_a_copy_of_the_shipped_weights_loads_with_its_metadata_and_answers_the_same(weights_copy, beat):
+    loaded = inference.load_model(weights_copy)
+    assert loaded.metadata == json.loads((weights_copy / inference.METADATA_FILE).read_text())
+    x = preprocess(beat[None])
+    np.testing.assert_allclose(inference.predict_preprocessed(x, loaded.model), inference.predict_proba(beat),
+                               atol=1e-6)
+
+
+def test_loader_refusals_name_the_file_and_what_to_do(weights_copy, tmp_path):
+    with pytest.raises(inference.WeightsError) as err:
+        inference.load_model(tmp_path / "nowhere")
+    assert str(err.value) == (f"No ecgcnn.json in {tmp_path / 'nowhere'}: train a model with "
+                              "`python -m training.train` or restore weights/.")
+    rewrite_metadata(weights_copy, beat_length=200)
+    with pytest.raises(inference.WeightsError) as err:
+        inference.load_model(weights_copy)
+    assert str(err.value) == "Metadata beat_length is 200 but this code expects 180."
+    rewrite_metadata(weights_copy, beat_length=180, weights_file="gone.safetensors")
+    with pytest.raises(inference.WeightsError) as err:
+        inference.load_model(weights_copy)
+    assert str(err.value) == f"Weights file {weights_copy / 'gone.safetensors'} is missing."
+    rewrite_metadata(weights_copy, weights_file="ecgcnn.safetensors", weights_sha256="0" * 64)
+    with pytest.raises(inference.WeightsError) as err:
+        inference.load_model(weights_copy)
+    assert str(err.value) == (f"{weights_copy / 'ecgcnn.safetensors'} does not match the sha256 in "
+                              f"{weights_copy / 'ecgcnn.json'}: the file was changed or corrupted.")

@@ -507,8 +507,10 @@ def test_offsets_searched_again_are_written_into_weights_fold_models_and_out_of_
     before = inference.predict_preprocessed(x, inference.load_model(out).model)
     rows = refit_offsets.matched_rows(oof, beats)
     np.testing.assert_array_equal(rows, np.arange(len(beats)))
-    sampled, noisy, moved = refit_offsets.fold_answers(train.fold_models(out), beats, rows, oof["folds"], seed=0)
-    check = refit_offsets.build_check(raw, oof, sampled, noisy, moved, old, price=5.0)
+    sampled, clean, noisy, moved = refit_offsets.fold_answers(train.fold_models(out), beats, rows, oof["folds"],
+                                                              seed=0)
+    check = refit_offsets.build_check(oof, sampled, clean, noisy, moved, old, price=5.0)
+    np.testing.assert_allclose(train.softmax(check.clean), raw[sampled], atol=1e-4)
     refit_offsets.rewrite(tmp_path, meta, oof, raw, old, new, check, {"command": "test"})
 
     after = inference.predict_preprocessed(x, inference.load_model(tmp_path).model)

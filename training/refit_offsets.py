@@ -43,10 +43,12 @@ def matched_rows(oof: dict, beats: beatset.BeatSet) -> np.ndarray:
 
 
 def fold_answers(models: list[ECGCNN], beats: beatset.BeatSet, rows: np.ndarray, folds: np.ndarray,
-                 seed: int) -> tuple[np.ndarray, list[dict], list[dict]]:
-    """Each fold model's answers (log-probabilities) on a sample of its held-out beats, with noise at each SNR and
-    with the R-peak moved by each of PEAK_MOVES; the out-of-fold rows sampled, fold after fold."""
-    sampled, noisy, moved = [], [], []
+                 seed: int) -> tuple[np.ndarray, list[np.ndarray], list[dict], list[dict]]:
+    """Each fold model's answers (log-probabilities) on a sample of its held-out beats as read today, clean, with
+    noise at each SNR and with the R-peak moved by each of PEAK_MOVES; the out-of-fold rows sampled, fold after
+    fold. The clean answers are measured on the same windows as the others, so that what a reader changed since
+    training (PTB-XL's band-pass) is not counted as what noise or a move costs."""
+    sampled, clean, noisy, moved = [], [], [], []
     for f, model in enumerate(models):
         held = np.flatnonzero((folds == f) & (rows >= 0))
         held = held[noise_check.sample_rows(len(held))]
@@ -56,14 +58,15 @@ def fold_answers(models: list[ECGCNN], beats: beatset.BeatSet, rows: np.ndarray,
         def answer(x: np.ndarray) -> np.ndarray:
             return np.log(train.predict_probabilities(model, preprocess(x)) + 1e-7)
 
+        clean.append(answer(centred))
         noisy.append({snr: answer(noise_check.noisy_windows(centred, snr, seed=(seed * 100 + f) * 100 + i))
                       for i, snr in enumerate(noise_check.SNRS_DB)})
         moved.append({move: answer(beat_set.centred(move)) for move in noise_check.PEAK_MOVES})
         sampled.append(held)
-    return np.concatenate(sampled), noisy, moved
+    return np.concatenate(sampled), clean, noisy, moved
 
 
-def build_check(raw: np.ndarray, oof: dict, rows: np.ndarray, noisy: list[dict], moved: list[dict],
+def build_check(oof: dict, rows: np.ndarray, clean: list[np.ndarray], noisy: list[dict], moved: list[dict],
                 old_offsets: np.ndarray, price: float) -> noise_check.NoiseCheck:
     """The noise check of the networks' own answers (the fold models' baked-in offsets taken off), priced as in
     training with placement priced."""
@@ -72,7 +75,7 @@ def build_check(raw: np.ndarray, oof: dict, rows: np.ndarray, noisy: list[dict],
     def pooled(answers: list[dict]) -> dict:
         return {key: np.concatenate([fold[key] for fold in answers]) - old_offsets for key in answers[0]}
 
-    return noise_check.NoiseCheck(rows, np.log(raw[rows] + 1e-7), pooled(noisy),
+    return noise_check.NoiseCheck(rows, np.concatenate(clean) - old_offsets, pooled(noisy),
                                   train.label_indices(oof["labels"][rows]), codes[rows], n_databases, price,
                                   pooled(moved), prices_moves=True)
 
@@ -181,9 +184,9 @@ def main() -> None:
     beats = beatset.load(beatset.training_sources())
     rows = matched_rows(oof, beats)
     print(f"{(rows >= 0).sum()} of {len(rows)} out-of-fold beats read again", flush=True)
-    sampled, noisy, moved = fold_answers(train.fold_models(args.folder), beats, rows, oof["folds"],
-                                         meta["recipe"]["seed"])
-    check = build_check(raw, oof, sampled, noisy, moved, old_offsets, cv["noise_check"]["penalty"])
+    sampled, clean, noisy, moved = fold_answers(train.fold_models(args.folder), beats, rows, oof["folds"],
+                                                meta["recipe"]["seed"])
+    check = build_check(oof, sampled, clean, noisy, moved, old_offsets, cv["noise_check"]["penalty"])
     offsets, _ = train.output_offsets(raw, oof["labels"], oof["databases"], check)
     honest, honest_losses = train.held_out_offsets_f1(raw, oof["labels"], oof["databases"], oof["folds"], check)
     held_out_objective = honest - check.cost(honest_losses)

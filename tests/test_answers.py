@@ -127,3 +127,73 @@ def test_the_page_shows_the_first_beats_and_the_summary_says_the_csv_holds_them_
     assert "shows the first 5 beats; the CSV download holds every beat" in app.summary_html(
         "rec", "MLII", 360, counts, None, False)
     assert "CSV download holds" not in app.summary_html("rec", "MLII", 360, dict(counts, beats=5), None, False)
+
+
+def test_the_verdict_reads_as_written_with_both_warnings_and_a_reference():
+    result = replace(made_up("V", 0.45, atypical=True), right_share=0.93)
+    assert app.verdict_html(result, "N") == (
+        '<div class="verdict verdict-V"><div class="verdict-class">V: Premature ventricular contraction</div>'
+        '<div class="verdict-meta">AAMI group V · confidence <span class="verdict-confidence">45.0%</span></div>'
+        '<div class="verdict-warning">⚠ Low confidence: the model gives this class only 45%. Treat the answer as '
+        'uncertain.</div>'
+        '<div class="verdict-warning">⚠ This beat looks unlike the beats the model learned from. It may be paced, a '
+        'fusion beat, noise, another lead or not centred on its R-peak: the five classes may not apply.</div>'
+        '<div class="verdict-meta">On patients it never trained on (cross-validation), 93% of its V calls were '
+        'right.</div>'
+        '<div class="verdict-reference">Reference annotation (MIT-BIH): N, Normal beat: <span class="mismatch">the model '
+        'disagrees</span></div></div>')
+    assert "calls were right" not in app.verdict_html(replace(result, right_share=None), None)
+
+
+def test_the_record_summary_reads_as_written_against_a_reference():
+    counts = {"beats": 120, "duration_s": 90.0, "per_class": {"N": 100, "L": 0, "R": 10, "V": 7, "A": 3},
+              "mean_heart_rate_bpm": 80.4, "atypical": 0}
+    agreed = {"reference_beats": 121, "sensitivity": 0.99, "positive_predictivity": 0.995, "matched_known_beats": 118,
+              "class_agreement": 0.9321, "matched_other_beats": 0, "other_beats_called": {}}
+    assert app.summary_html("100", "MLII", 360, counts, agreed, use_context=False) == (
+        '<div class="verdict"><div class="verdict-class">120 beats in 1.5 min</div>'
+        '<div class="verdict-meta">Record 100, lead MLII, 360 Hz · mean heart rate 80 bpm</div>'
+        '<div class="verdict-meta">Found 7 premature ventricular (V) and 3 atrial premature (A) beats · N 100 · L 0 · '
+        'R 10 · V 7 · A 3</div>'
+        '<div class="verdict-meta">Labels come from the beat model alone; the table keeps the beat model\'s own '
+        'answer as beat_label.</div>'
+        '<div class="verdict-reference">Against the uploaded .atr (121 beats): detection sensitivity 99.00%, +P '
+        '99.50%; class agreement on 118 matched N/L/R/V/A beats 93.2%.</div></div>')
+    one_beat = app.summary_html("100", "MLII", 360, dict(counts, beats=1), None, use_context=False)
+    assert "mean heart rate n/a" in one_beat
+
+
+def test_reference_beats_outside_the_five_classes_are_named_six_at_most():
+    called = {f"{s} as N": 10 - i for i, s in enumerate("FQ/fjJe")}
+    agreed = {"matched_other_beats": 49, "other_beats_called": called}
+    assert app.outside_classes(agreed) == (" 49 matched reference beats lie outside the five classes and are not in "
+                                           "that figure (reference as label: F as N 10, Q as N 9, / as N 8, f as N 7, "
+                                           "j as N 6, J as N 5).")
+    assert app.outside_classes({"matched_other_beats": 0, "other_beats_called": {}}) == ""
+
+
+def test_the_lead_picker_offers_automatic_then_each_lead_of_the_header(tmp_path):
+    signal, _ = synthetic_ecg(seconds=10)
+    wfdb.wrsamp("two", fs=360, units=["mV", "mV"], sig_name=["V1", "MLII"], p_signal=np.column_stack([signal, signal]),
+                fmt=["16", "16"], write_dir=str(tmp_path))
+    assert app.lead_choices([tmp_path / "two.hea", tmp_path / "two.dat"]) == [
+        ("Automatic (MLII)", app.AUTOMATIC_LEAD), ("0: V1", "0"), ("1: MLII", "1")]
+    for automatic in (None, "", app.AUTOMATIC_LEAD):
+        assert app.channel_number(automatic) is None
+    assert app.channel_number("1") == 1 and app.channel_number(0) == 0
+    with pytest.raises(inference.InputError) as err:
+        app.channel_number("the second lead of the record")
+    assert str(err.value) == ("Lead 'the second lead of t' is not a channel number: choose a lead from the list, or "
+                              "leave it automatic for MLII.")
+
+
+def test_the_context_switch_says_what_the_shipped_context_reads_and_nothing_without_one(monkeypatch):
+    label, note = app.context_switch_text()
+    params = app.context.shipped_params(inference.WEIGHTS_DIR)
+    assert label == f"Read each beat in its context ({app.context.reads(params)})"
+    assert note.startswith(app.context.re_decides(params) + " Fitted on what the beat model answered")
+    monkeypatch.setattr(app.context, "shipped_params", lambda folder: None)
+    label, note = app.context_switch_text()
+    assert label == "Read each beat in its context"
+    assert note == ("Fitted on what the beat model answered for patients it never trained on (MIT-BIH DS1 and SVDB, "
+                    "cross-validated). Off: the beat model alone.")

@@ -140,8 +140,8 @@ def test_the_verdict_reads_as_written_with_both_warnings_and_a_reference():
         'fusion beat, noise, another lead or not centred on its R-peak: the five classes may not apply.</div>'
         '<div class="verdict-meta">On patients it never trained on (cross-validation), 93% of its V calls were '
         'right.</div>'
-        '<div class="verdict-reference">Reference annotation (MIT-BIH): N, Normal beat: <span class="mismatch">the model '
-        'disagrees</span></div></div>')
+        '<div class="verdict-reference">Reference annotation (MIT-BIH): N, Normal beat: <span class="mismatch">'
+        'the model disagrees</span></div></div>')
     assert "calls were right" not in app.verdict_html(replace(result, right_share=None), None)
 
 

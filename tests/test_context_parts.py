@@ -60,7 +60,7 @@ def test_qrs_likeness_reads_the_100_ms_either_side_of_the_r_peak_and_nothing_els
 
 
 def test_qrs_height_is_measured_in_the_records_own_unit_even_below_one():
-    beats = stretch_beats(4)
+    beats = stretch_beats(4) * 0.1
     beats[0, 54:126] *= 0.5
     x = context.shape_features(beats, preprocessed=beats)
     assert x[0, 2] == pytest.approx(np.log(0.5), abs=0.05)
@@ -233,3 +233,10 @@ def test_a_beat_exactly_at_the_a_gate_may_still_be_called_a():
 ])
 def test_the_record_tab_says_which_beats_context_re_decides_as_written(params, sentence):
     assert context.re_decides({"feature_set": "rr"} | params) == sentence
+
+
+def test_a_beat_shaped_like_the_template_correlates_fully_whatever_its_offset_and_size():
+    template = np.sin(np.linspace(0, 6 * np.pi, 180)) * np.hanning(180)
+    beats = np.stack([template * scale + offset for scale, offset in ((1, 0), (0.01, 3), (0.02, -1), (0.015, 0.5))])
+    x = context.shape_features(beats, preprocessed=beats)
+    np.testing.assert_allclose(x[:, :2], 1.0, atol=1e-9)

@@ -323,3 +323,15 @@ def test_loader_refusals_name_the_file_and_what_to_do(weights_copy, tmp_path):
         inference.load_model(weights_copy)
     assert str(err.value) == (f"{weights_copy / 'ecgcnn.safetensors'} does not match the sha256 in "
                               f"{weights_copy / 'ecgcnn.json'}: the file was changed or corrupted.")
+
+
+def test_predictions_come_from_the_model_given_when_one_is_given(beat):
+    from model import ECGCNN
+
+    torch.manual_seed(0)
+    other = ECGCNN().eval()
+    x = preprocess(beat[None])
+    with torch.no_grad():
+        expected = torch.softmax(other(torch.from_numpy(x)), dim=1).double().numpy()
+    np.testing.assert_allclose(inference.predict_preprocessed(x, other), expected, atol=1e-6)
+    assert not np.allclose(inference.predict_preprocessed(x, other), inference.predict_proba(beat), atol=1e-3)

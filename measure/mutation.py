@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -46,7 +47,8 @@ def mutant_globs(path: str) -> list[str]:
 def measured(path: str, name: str) -> bool:
     """Whether a mutant of this module is one `mutant_globs` runs."""
     functions = ANSWER_FUNCTIONS.get(path)
-    return not functions or name.split(".x_", 1)[1].split("__mutmut_")[0] in functions
+    function = re.search(r"\.x_(\w+?)__mutmut_", name)  # methods are named otherwise ("app.xǁStripǁfigure__…")
+    return not functions or bool(function and function.group(1) in functions)
 
 
 def results(path: str) -> Counter:

@@ -197,3 +197,24 @@ def test_the_context_switch_says_what_the_shipped_context_reads_and_nothing_with
     assert label == "Read each beat in its context"
     assert note == ("Fitted on what the beat model answered for patients it never trained on (MIT-BIH DS1 and SVDB, "
                     "cross-validated). Off: the beat model alone.")
+
+
+def test_the_record_summary_reads_as_written_with_context_and_atypical_beats():
+    counts = {"beats": 2, "duration_s": 3660.0, "per_class": {"N": 1, "L": 0, "R": 0, "V": 1, "A": 0},
+              "mean_heart_rate_bpm": 61.0, "atypical": 1}
+    reads = app.context.reads(app.record.context_params())
+    assert app.summary_html("x", "II", 128, counts, None, use_context=True) == (
+        '<div class="verdict"><div class="verdict-class">2 beats in 61.0 min</div>'
+        '<div class="verdict-meta">Record x, lead II, 128 Hz · mean heart rate 61 bpm</div>'
+        '<div class="verdict-meta">Found 1 premature ventricular (V) and 0 atrial premature (A) beats · N 1 · L 0 · '
+        'R 0 · V 1 · A 0</div>'
+        f'<div class="verdict-meta">Labels read each beat in its context ({reads}); the table keeps the beat '
+        'model\'s own answer as beat_label.</div>'
+        '<div class="verdict-warning">⚠ 1 of 2 beats look unlike the beats the model learned from (column atypical): '
+        'they may be paced, fusion or noise, and the five classes may not apply to them.</div></div>')
+
+
+def test_a_reference_the_model_agrees_with_is_marked_as_a_match():
+    verdict = app.verdict_html(made_up("L", 0.8, atypical=False), "L")
+    assert verdict.endswith('<div class="verdict-reference">Reference annotation (MIT-BIH): L, Left bundle branch '
+                            'block beat: <span class="match">the model agrees</span></div></div>')

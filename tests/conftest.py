@@ -47,3 +47,21 @@ def data_dir() -> Path:
     if not mitbih.has_data(path):
         pytest.skip(f"MIT-BIH data not found at {path}; set MITDB_DIR to a local copy to run this test")
     return path
+
+
+@pytest.fixture
+def numbered_context(monkeypatch) -> list[int]:
+    """Record mode's context replaced by one whose k-th call answers class k mod 5 (in CLASSES order) for every beat
+    it is given, so that a test can tell which call answered each beat. Returns how many beats each call was given."""
+    from ecg import record
+
+    sizes: list[int] = []
+
+    def numbered(params, probabilities, peaks, fs, windows, beats):
+        sizes.append(len(peaks))
+        answer = np.zeros_like(probabilities)
+        answer[:, len(sizes) % probabilities.shape[1]] = 1.0
+        return answer
+
+    monkeypatch.setattr(record.context, "apply", numbered)
+    return sizes

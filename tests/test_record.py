@@ -263,19 +263,11 @@ def test_command_line_writes_each_beat_beside_where_it_runs_and_says_where(tmp_p
     assert "wrote" in done.stdout and "strip_beats.csv" in done.stdout
 
 
-def test_each_beat_is_read_in_the_context_of_its_own_block(monkeypatch):
+def test_each_beat_is_read_in_the_context_of_its_own_block(monkeypatch, numbered_context):
     """A Holter's rate and beat shape change through a day: context is measured per CONTEXT_S block (made 50 s
     here), with MARGIN_S either side, and each beat takes the answer of its own block."""
     monkeypatch.setattr(record, "CONTEXT_S", 50.0)
-    calls = []
-
-    def block_numbering(params, probabilities, peaks, fs, windows, beats):
-        calls.append(len(peaks))
-        answer = np.zeros_like(probabilities)
-        answer[:, len(calls) % len(inference.CLASSES)] = 1.0
-        return answer
-
-    monkeypatch.setattr(record.context, "apply", block_numbering)
+    calls = numbered_context
     signal, peaks = synthetic_ecg(seconds=200, seed=5)
     made_up_context = record.Models(inference.shipped_model().model, {"made up": True})
     table = record.analyze(signal, 360, segment_s=None, models=made_up_context)

@@ -170,19 +170,12 @@ def test_a_recording_too_short_or_without_a_rate_is_refused_in_full():
     assert str(err.value) == "No sampling rate given. State the rate of the recording in Hz (100 to 1000)."
 
 
-def test_read_in_stretches_each_beat_takes_the_context_of_its_block_counted_from_the_recordings_start(monkeypatch):
+def test_read_in_stretches_each_beat_takes_the_context_of_its_block_counted_from_the_recordings_start(
+        monkeypatch, numbered_context):
     """Stretches of 60 s and context blocks of 50 s: a beat's block is where it lies in the recording, not in the
     stretch it was read with, and each block's context reads only its own beats and a margin's."""
     monkeypatch.setattr(record, "CONTEXT_S", 50.0)
-    sizes = []
-
-    def block_of_first_beat(params, probabilities, peaks, fs, windows, beats):
-        sizes.append(len(peaks))
-        answer = np.zeros_like(probabilities)
-        answer[:, len(sizes) % len(inference.CLASSES)] = 1.0
-        return answer
-
-    monkeypatch.setattr(record.context, "apply", block_of_first_beat)
+    sizes = numbered_context
     signal, _ = synthetic_ecg(seconds=200, seed=5)
     models = record.Models(inference.shipped_model().model, {"made up": True})
     table = record.analyze_stretches(reader_of(signal, []), len(signal), FS, segment_s=60, models=models)

@@ -80,17 +80,23 @@ def build_check(oof: dict, rows: np.ndarray, clean: list[np.ndarray], noisy: lis
                                   pooled(moved), prices_moves=True)
 
 
+def oof_beats(oof: dict) -> beatset.BeatSet:
+    """The out-of-fold beats' classes, patients, databases, records and peaks as a BeatSet (without windows), for
+    training's per-database scores."""
+    return beatset.BeatSet(np.zeros((len(oof["labels"]), 0), np.float32), oof["labels"], oof["patients"],
+                           oof["databases"], oof["records"], oof["peaks"])
+
+
 def scored(raw: np.ndarray, oof: dict, offsets: np.ndarray, check: noise_check.NoiseCheck) -> dict:
     """What these offsets give on the out-of-fold answers: database-balanced macro-F1, noise drops, move losses,
     the cost beyond the limits, and the F1 of each class in each database."""
     predicted = (np.log(raw + 1e-7) + offsets).argmax(axis=1)
     losses = check.losses(*check.answers(offsets))
-    per_database = {str(db): evaluation.evaluate(oof["labels"][m], np.asarray(BEAT_CLASSES)[predicted[m]],
-                                                 BEAT_CLASSES)["five_class"]["per_class"]
-                    for db in np.unique(oof["databases"]) for m in [oof["databases"] == db]}
+    per_database = train.scores_by_database(oof_beats(oof), np.asarray(BEAT_CLASSES)[predicted])
     return {"macro_f1": train.database_macro_f1(train.label_indices(oof["labels"]), predicted, oof["databases"]),
             "losses": losses, "cost": check.cost(losses),
-            "f1": {db: {c: s["f1"] for c, s in classes.items()} for db, classes in per_database.items()}}
+            "f1": {db: {c: s["f1"] for c, s in scores["five_class"]["per_class"].items()}
+                   for db, scores in per_database.items() if db != "all"}}
 
 
 def guarded(meta: dict) -> dict[str, list[str]]:
@@ -114,10 +120,8 @@ def verdict(meta: dict, old: dict, new: dict, held_out_objective: float) -> list
     return failures
 
 
-def with_offsets(state: dict[str, torch.Tensor], config: dict, delta: np.ndarray) -> dict[str, torch.Tensor]:
-    """A state dict with `delta` added to every member's output bias."""
-    model = ECGCNN(**config)
-    model.load_state_dict(state)
+def with_offsets(model: ECGCNN, delta: np.ndarray) -> dict[str, torch.Tensor]:
+    """The model's state dict with `delta` added to every member's output bias."""
     model.add_to_bias(torch.as_tensor(delta))
     return {key: value.contiguous() for key, value in model.state_dict().items()}
 
@@ -126,37 +130,28 @@ def rewrite(folder: Path, meta: dict, oof: dict, raw: np.ndarray, old_offsets: n
             check: noise_check.NoiseCheck, record: dict) -> None:
     """Weights, fold models, out-of-fold answers and model card with the new offsets."""
     delta = offsets - old_offsets
+    folds = train.fold_models(folder)  # read while they still match the weights' sha256
     weights = folder / train.WEIGHTS_FILE
-    save_file(with_offsets(load_file(str(weights)), meta["model_config"], delta), str(weights))
-    folds_state = load_file(str(folder / train.FOLDS_FILE))
-    single = {**meta["model_config"], "members": 1}
-    rewritten = {}
-    for f in sorted({key.split(".", 1)[0] for key in folds_state}):
-        state = with_offsets({k.split(".", 1)[1]: v for k, v in folds_state.items() if k.startswith(f + ".")},
-                             single, delta)
-        rewritten |= {f"{f}.{key}": value for key, value in state.items()}
-    save_file(rewritten, str(folder / train.FOLDS_FILE), metadata={"weights_sha256": train.sha256(weights)})
+    shipped = ECGCNN(**meta["model_config"])
+    shipped.load_state_dict(load_file(str(weights)))
+    save_file(with_offsets(shipped, delta), str(weights))
+    moved = {f"fold{f}.{key}": value for f, model in enumerate(folds)
+             for key, value in with_offsets(model, delta).items()}
+    save_file(moved, str(folder / train.FOLDS_FILE), metadata={"weights_sha256": train.sha256(weights)})
     probabilities = train.shifted(raw, offsets)
-    left_out = oof["left_out_probabilities"]
+    left_out = oof["left_out_probabilities"].copy()
     scored_left = ~np.isnan(left_out).any(axis=1)
     left_out[scored_left] = train.shifted(train.shifted(left_out[scored_left], -old_offsets), offsets)
     np.savez(folder / OOF_FILE, **(oof | {"probabilities": probabilities, "left_out_probabilities": left_out}))
 
-    beats = beatset.BeatSet(np.zeros((len(raw), 0), np.float32), oof["labels"], oof["patients"], oof["databases"],
-                            oof["records"], oof["peaks"])
+    beats = oof_beats(oof)
     cv = meta["cross_validation"]
     unchecked, _ = train.output_offsets(raw, oof["labels"], oof["databases"])
-    shipped, without_check = check.losses(*check.answers(offsets)), check.losses(*check.answers(unchecked))
+    noise_figures, placement_figures = train.check_figures(check.losses(*check.answers(offsets)), unchecked,
+                                                           check.losses(*check.answers(unchecked)))
     cv["output_offsets"] = dict(zip(BEAT_CLASSES, offsets.tolist()))
-    cv["noise_check"] |= {
-        "allowed_drop": {f"{s:g} dB": d for s, d in noise_check.ALLOWED_DROP.items()}, "beats": len(check.rows),
-        "drops": {f"{s:g} dB": d for s, d in shipped.noise.items()},
-        "offsets_without_check": dict(zip(BEAT_CLASSES, unchecked.tolist())),
-        "drops_without_check": {f"{s:g} dB": d for s, d in without_check.noise.items()}}
-    cv["placement_check"] |= {
-        "priced": True, "allowed_loss": {f"{m:+d}": v for m, v in noise_check.ALLOWED_MOVE_LOSS.items()},
-        "losses": {f"{m:+d}": v for m, v in shipped.moves.items()},
-        "losses_without_check": {f"{m:+d}": v for m, v in without_check.moves.items()}}
+    cv["noise_check"] |= noise_figures | {"beats": len(check.rows)}
+    cv["placement_check"] |= placement_figures | {"priced": True}
     cv["scores"] = train.scores_by_database(beats, train.to_labels(probabilities))
     cv["confidence"] = train.confidence_by_database(beats, probabilities)
     cv["offsets_refit"] = record

@@ -641,6 +641,20 @@ def score_candidate(recipe: Recipe, kind: str, chosen_members: tuple[int, ...], 
             "fold_states": [[t["states"][kind, chosen] for t in trained] for trained in fold_members]}
 
 
+def check_figures(shipped: noise_check.Losses, unchecked: np.ndarray, without_check: noise_check.Losses
+                  ) -> tuple[dict, dict]:
+    """The model card's noise-check and placement-check figures: the limits, what noise and a moved R-peak cost with
+    the chosen offsets, the offsets searched without the check and what those cost."""
+    noise = {"allowed_drop": {f"{s:g} dB": d for s, d in noise_check.ALLOWED_DROP.items()},
+             "drops": {f"{s:g} dB": d for s, d in shipped.noise.items()},
+             "offsets_without_check": dict(zip(BEAT_CLASSES, unchecked.tolist())),
+             "drops_without_check": {f"{s:g} dB": d for s, d in without_check.noise.items()}}
+    placement = {"allowed_loss": {f"{m:+d}": v for m, v in noise_check.ALLOWED_MOVE_LOSS.items()},
+                 "losses": {f"{m:+d}": v for m, v in shipped.moves.items()},
+                 "losses_without_check": {f"{m:+d}": v for m, v in without_check.moves.items()}}
+    return noise, placement
+
+
 def typicality_thresholds(candidate: dict, beats: beatset.BeatSet, folds: np.ndarray, held_x: np.ndarray
                           ) -> list[float]:
     """Each fold model's atypical-beat threshold, measured on its held-out patients."""
@@ -883,6 +897,9 @@ def main() -> None:
     if tuple(args.dilations) != DILATIONS:
         options += " --dilations " + " ".join(map(str, args.dilations))
     oof_labels = to_labels(best["probabilities"])
+    noise_figures, placement_figures = check_figures(
+        noise_check.Losses(best["noise_drops"], best["move_losses"]), best["offsets_without_noise_check"],
+        noise_check.Losses(best["noise_drops_without_noise_check"], best["move_losses_without_noise_check"]))
     meta = {
         "model": "ECGCNN",
         "model_config": {**recipe.model_config, "members": len(seeded)},
@@ -902,18 +919,10 @@ def main() -> None:
         "cross_validation": {
             "folds": args.folds, "chosen_epoch": epochs, "chosen_weights": kind, "chosen_seeds": list(best["seeds"]),
             "output_offsets": dict(zip(BEAT_CLASSES, best["offsets"].tolist())),
-            "noise_check": {
-                "snrs_db": list(noise_check.SNRS_DB), "allowed_drop": {f"{s:g} dB": d for s, d in
-                                                                      noise_check.ALLOWED_DROP.items()},
-                "penalty": args.noise_penalty, "beats": best["noise_check_beats"],
-                "drops": {f"{s:g} dB": d for s, d in best["noise_drops"].items()},
-                "offsets_without_check": dict(zip(BEAT_CLASSES, best["offsets_without_noise_check"].tolist())),
-                "drops_without_check": {f"{s:g} dB": d for s, d in best["noise_drops_without_noise_check"].items()}},
-            "placement_check": {
-                "moves": list(noise_check.PEAK_MOVES), "priced": args.price_placement,
-                "allowed_loss": {f"{m:+d}": v for m, v in noise_check.ALLOWED_MOVE_LOSS.items()},
-                "losses": {f"{m:+d}": v for m, v in best["move_losses"].items()},
-                "losses_without_check": {f"{m:+d}": v for m, v in best["move_losses_without_noise_check"].items()}},
+            "noise_check": {"snrs_db": list(noise_check.SNRS_DB), "penalty": args.noise_penalty,
+                            "beats": best["noise_check_beats"], **noise_figures},
+            "placement_check": {"moves": list(noise_check.PEAK_MOVES), "priced": args.price_placement,
+                                **placement_figures},
             "candidates": [{"patient_balance": c["recipe"].patient_balance, "class_prior": c["recipe"].class_prior,
                             "adversary_weight": c["recipe"].adversary_weight,
                             "lead_views": c["recipe"].lead_views, "weights": c["weights"],

@@ -45,6 +45,7 @@ from ecg.preprocessing import BEAT_LENGTH, PREPROCESSING, SAMPLING_RATE, WINDOW_
 from inference import LOW_CONFIDENCE, METADATA_FILE, OOF_FILE, WeightsError
 from model import DILATIONS, ECGCNN, POOLINGS, WIDTHS, pack
 from training import adversary, augment, mix_style, noise_check
+from training.origin_loss import origin_loss
 
 WEIGHTS_FILE = "ecgcnn.safetensors"
 # The chosen candidate's fold models, beside the weights and, like oof.npz, not committed.
@@ -90,6 +91,7 @@ class Recipe:
     mix_patients: float = 0.0  # share of drawn beats blended with a beat of their class from another patient
     recorder_share: float = 0.0  # share of drawn beats passed through another recorder's analogue filters
     mix_style: float = 0.0  # chance per batch that the first blocks' feature statistics are mixed within a class
+    origin_loss: float = 0.0  # weight of a loss on the beat's AAMI group beside the loss on its class (0: none)
     kernel_size: int = 7
     widths: tuple[int, ...] = WIDTHS
     dilations: tuple[int, ...] = DILATIONS
@@ -106,8 +108,10 @@ class Recipe:
         recorders = f", recorder filters {self.recorder_share:g}" if self.recorder_share else ""
         databases = f", database adversary {self.database_adversary:g}" if self.database_adversary else ""
         styles = f", mix style {self.mix_style:g}" if self.mix_style else ""
+        origin = f", origin loss {self.origin_loss:g}" if self.origin_loss else ""
         return (f"patient balance {self.patient_balance:g}, class prior {self.class_prior:g}, "
-                f"adversary {self.adversary_weight:g}{databases}{views}{share}{spared}{mixed}{recorders}{styles}")
+                f"adversary {self.adversary_weight:g}{databases}{views}{share}{spared}{mixed}{recorders}{styles}"
+                f"{origin}")
 
     @property
     def augmentation(self) -> augment.Settings:
@@ -155,6 +159,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--mix-style", type=float, default=Recipe.mix_style, metavar="CHANCE",
                    help="chance per batch that, after each of the first two blocks, every beat's feature statistics "
                         "are mixed with another beat's of its class (training/mix_style.py; 0: never)")
+    p.add_argument("--origin-loss", type=float, default=Recipe.origin_loss, metavar="WEIGHT",
+                   help="weight of a loss on the beat's AAMI group (N, L and R together; V; A) beside the loss on its "
+                        "class, so that calling a PVC a block costs more than calling a block normal "
+                        "(training/origin_loss.py; 0: none)")
     p.add_argument("--ema-decay", type=float, default=Recipe.ema_decay,
                    help="per-step decay of the weight average that cross-validation may ship instead")
     p.add_argument("--widths", type=int, nargs=4, default=list(WIDTHS), help="filters of the four blocks")
@@ -366,6 +374,8 @@ def fit(train: beatset.BeatSet, recipe: Recipe, stop_after: int | None = None,
                     features = mix_style.mix_styles(features, classes)
             hidden, logits = model.classify(features)
             loss = loss_fn(logits, classes)
+            if recipe.origin_loss:
+                loss = loss + recipe.origin_loss * origin_loss(logits, classes)
             for rival, group, weight in rivals:
                 scale = adversary.ramp(step / total_steps, weight)
                 loss = loss + nn.functional.cross_entropy(rival(hidden, classes, scale), torch.from_numpy(group[idx]))
@@ -824,7 +834,8 @@ def main() -> None:
                       kernel_size=args.kernel_size, dilations=tuple(args.dilations), pooling=args.pooling,
                       full_share_beats=args.full_share_beats, stretch_spares_s=args.stretch_spares,
                       mix_patients=args.mix_patients, recorder_share=args.recorder_filters,
-                      database_adversary=args.database_adversary, mix_style=args.mix_style, seed=args.seed)
+                      database_adversary=args.database_adversary, mix_style=args.mix_style,
+                      origin_loss=args.origin_loss, seed=args.seed)
                for b in args.patient_balance for a in args.class_prior for w in args.adversary for v in args.lead_views]
     sources = QUICK_SOURCES if args.quick else beatset.training_sources()
     code = beatset.beat_code()
@@ -890,6 +901,8 @@ def main() -> None:
         options += f" --recorder-filters {args.recorder_filters:g}"
     if args.mix_style != Recipe.mix_style:
         options += f" --mix-style {args.mix_style:g}"
+    if args.origin_loss != Recipe.origin_loss:
+        options += f" --origin-loss {args.origin_loss:g}"
     if tuple(args.widths) != WIDTHS:
         options += " --widths " + " ".join(map(str, args.widths))
     if args.kernel_size != Recipe.kernel_size:

@@ -16,8 +16,9 @@ from conftest import ROOT
 import inference
 from databases import beatset, mitbih, noise, ptbxl, svdb
 from ecg import context
+from ecg.labels import BEAT_CLASSES
 from ecg.preprocessing import preprocess
-from training import adversary, mix_style, noise_check, refit_offsets, train
+from training import adversary, mix_style, noise_check, origin_loss, refit_offsets, train
 
 
 def _beats(labels: list[str], patients: list[str]) -> beatset.BeatSet:
@@ -423,7 +424,8 @@ def test_mixed_styles_take_a_classmates_statistics_and_keep_each_beats_shape():
     assert not torch.allclose(means[:5], own[:5], atol=0.1)
 
 
-def test_mixed_styles_change_training_only_when_asked():
+@pytest.mark.parametrize("option", [{"mix_style": 0.5}, {"origin_loss": 1.0}])
+def test_mixed_styles_and_the_origin_loss_change_training_only_when_asked(option):
     if not (noise.default_dir() / "bw.hea").is_file():
         pytest.skip(f"noise recordings not found at {noise.default_dir()}; training's augmentation reads them")
     rng = np.random.default_rng(0)
@@ -432,9 +434,27 @@ def test_mixed_styles_change_training_only_when_asked():
     beats.windows[:] = rng.normal(size=beats.windows.shape) + np.array([[c == "V"] for c in labels]) * 3.0
     small = train.Recipe(epochs=1, epoch_size=256, batch_size=64, seed=3)
     plain, again = (train.fit(beats, small)["last"].state_dict() for _ in range(2))
-    mixed = train.fit(beats, dataclasses.replace(small, mix_style=0.5))["last"].state_dict()
+    changed = train.fit(beats, dataclasses.replace(small, **option))["last"].state_dict()
     assert all(torch.equal(plain[k], again[k]) for k in plain)
-    assert not all(torch.equal(plain[k], mixed[k]) for k in plain)
+    assert not all(torch.equal(plain[k], changed[k]) for k in plain)
+
+
+def test_the_origin_loss_prices_a_pvc_called_a_block_far_above_a_block_called_normal():
+    def confident(answer: str) -> torch.Tensor:
+        logits = torch.zeros(1, len(BEAT_CLASSES))
+        logits[0, BEAT_CLASSES.index(answer)] = 6.0
+        return logits
+
+    def loss(answer: str, truth: str) -> float:
+        return origin_loss.origin_loss(confident(answer), torch.tensor([BEAT_CLASSES.index(truth)])).item()
+
+    assert loss("L", "V") > 4.0 and loss("A", "N") > 4.0 and loss("V", "R") > 4.0
+    assert loss("N", "L") < 0.02 and loss("R", "N") < 0.02 and loss("V", "V") < 0.02
+    logits = torch.randn(8, len(BEAT_CLASSES))
+    groups = origin_loss.group_log_probabilities(logits).exp()
+    p = torch.softmax(logits, dim=1)
+    assert torch.allclose(groups[:, origin_loss.GROUPS.index("N")], p[:, :3].sum(dim=1))
+    assert torch.allclose(groups.sum(dim=1), torch.ones(8))
 
 
 def test_lead_views_replace_only_multi_lead_beats_and_about_the_share_asked():

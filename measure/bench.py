@@ -28,8 +28,8 @@ from wfdb import processing
 import inference
 from databases import mitbih
 from ecg import detection, gqrs_fast, preprocessing, record, record_files
+from ecg.synthetic import synthetic_ecg, varied_beat
 from measure.local_server import ROOT, http_predict, launched_app, resident_mb
-from measure.synthetic import synthetic_ecg, varied_beat
 from model import unpack
 
 

@@ -26,7 +26,7 @@ import wfdb
 
 from databases import mitbih
 from ecg import archive
-from measure.synthetic import synthetic_ecg
+from ecg.synthetic import synthetic_ecg
 
 FS = 360
 

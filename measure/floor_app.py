@@ -14,7 +14,7 @@ import numpy as np
 from gradio.components.plot import PlotData
 
 from ecg import plots
-from measure.synthetic import synthetic_beat
+from ecg.synthetic import synthetic_beat
 
 PNG = plots.beat_png(synthetic_beat(), np.linspace(0, 1, 180), "N: Normal beat, 97% confident")
 VERDICT = '<div class="verdict verdict-N"><div class="verdict-class">N: Normal beat</div></div>'

@@ -17,8 +17,8 @@ import numpy as np
 
 import inference
 from ecg.labels import CLASS_NAMES
+from ecg.synthetic import varied_beat
 from measure.local_server import http_predict, launched_app, resident_mb
-from measure.synthetic import varied_beat
 
 BAD_INPUTS = {
     "": "No samples given",

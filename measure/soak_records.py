@@ -17,8 +17,8 @@ import numpy as np
 import wfdb
 from gradio_client import Client, handle_file
 
+from ecg.synthetic import synthetic_ecg
 from measure.local_server import launched_app, resident_mb
-from measure.synthetic import synthetic_ecg
 
 WARM_UP = 20
 

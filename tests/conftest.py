@@ -9,7 +9,7 @@ import pytest
 import wfdb
 
 from databases import mitbih
-from measure.synthetic import synthetic_beat, synthetic_ecg
+from ecg.synthetic import synthetic_beat, synthetic_ecg
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import wfdb
 import app
 import inference
 from ecg import record_files, typicality
-from measure.synthetic import paced_like_beat, synthetic_beat, synthetic_ecg, varied_beat
+from ecg.synthetic import paced_like_beat, synthetic_beat, synthetic_ecg, varied_beat
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -11,8 +11,8 @@ from PIL import Image
 import inference
 from databases import mitbih
 from ecg import context, examples
+from ecg.synthetic import synthetic_beat, synthetic_ecg
 from measure.local_server import launched_app, running_app
-from measure.synthetic import synthetic_beat, synthetic_ecg
 
 
 @pytest.fixture(scope="module")

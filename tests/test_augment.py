@@ -8,7 +8,7 @@ import pytest
 from databases import noise
 from databases.beatset import WIDE_HALF
 from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE
-from measure.synthetic import ecg_with_beats_at
+from ecg.synthetic import ecg_with_beats_at
 from training import augment
 
 

@@ -11,8 +11,8 @@ from conftest import ROOT
 
 from databases import mitbih
 from ecg import examples
+from ecg.synthetic import synthetic_beat, synthetic_ecg
 from measure.local_server import running_app
-from measure.synthetic import synthetic_beat, synthetic_ecg
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"

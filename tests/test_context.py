@@ -8,8 +8,8 @@ import pytest
 import inference
 from databases import mitbih
 from ecg import context, record
+from ecg.synthetic import ecg_with_beats_at, fibrillating_ecg, synthetic_beat, synthetic_ecg
 from inference import WeightsError
-from measure.synthetic import ecg_with_beats_at, fibrillating_ecg, synthetic_beat, synthetic_ecg
 
 
 def regular_beats(n=30, rr=0.8, fs=360.0):

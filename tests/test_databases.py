@@ -11,7 +11,7 @@ import wfdb
 
 from databases import beatset, ptbxl, svdb
 from databases.labelled import qrs_width_ms, recentre
-from measure.synthetic import ecg_with_beats_at
+from ecg.synthetic import ecg_with_beats_at
 
 REGULAR_S = np.arange(0.6, 29.5, 0.8)
 

@@ -7,7 +7,7 @@ from scipy.special import expit
 
 from ecg.detection import clean, detect_peaks, place_on_r_wave
 from ecg.preprocessing import lowpass
-from measure.synthetic import synthetic_ecg
+from ecg.synthetic import synthetic_ecg
 
 
 @pytest.mark.parametrize("t_wave_mv, t_wave_after_s, t_wave_width_s", [(0.6, 0.32, 0.035), (1.2, 0.28, 0.045)])

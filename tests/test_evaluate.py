@@ -40,8 +40,8 @@ def test_the_confidence_section_sets_each_calls_confidence_beside_how_often_it_w
 
 
 def test_the_p_stretch_probe_straightens_only_the_stretch_before_the_qrs():
+    from ecg.synthetic import synthetic_beat
     from measure import p_stretch
-    from measure.synthetic import synthetic_beat
 
     beat = synthetic_beat()[None] + np.sin(np.arange(180) / 3.0)[None]
     flat = p_stretch.straightened(beat)[0]

@@ -7,7 +7,7 @@ from wfdb import processing
 
 from databases import mitbih
 from ecg import detection, gqrs_fast
-from measure.synthetic import ecg_with_beats_at, synthetic_ecg
+from ecg.synthetic import ecg_with_beats_at, synthetic_ecg
 
 
 def _same_as_wfdb(signal: np.ndarray, fs: float) -> np.ndarray:

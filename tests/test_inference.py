@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 import inference
 from ecg import typicality
 from ecg.preprocessing import preprocess
+from ecg.synthetic import synthetic_beat
 from inference import InputError
-from measure.synthetic import synthetic_beat
 
 
 def as_text(values, sep=", "):

@@ -5,7 +5,7 @@ import pytest
 
 from databases import noise
 from ecg.preprocessing import SAMPLING_RATE
-from measure.synthetic import synthetic_ecg
+from ecg.synthetic import synthetic_ecg
 
 
 def _snr_db(clean: np.ndarray, added: np.ndarray, peaks: np.ndarray) -> float:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ecg import plots
-from measure.synthetic import varied_beat
+from ecg.synthetic import varied_beat
 
 
 def saliency_of(seed: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from scipy.signal import butter, detrend, sosfiltfilt
 
 from ecg import preprocessing
 from ecg.preprocessing import BEAT_LENGTH, WINDOW_BEFORE, cut_windows, lowpass, preprocess, to_model_rate
-from measure.synthetic import synthetic_beat
+from ecg.synthetic import synthetic_beat
 
 
 def test_windows_put_the_r_peak_at_sample_90():

@@ -14,8 +14,8 @@ from conftest import ROOT, matched_share, write_record
 import inference
 from databases import mitbih
 from ecg import record, record_files
+from ecg.synthetic import paced_like_beat, synthetic_ecg
 from inference import InputError
-from measure.synthetic import paced_like_beat, synthetic_ecg
 from model import ECGCNN
 
 

@@ -9,8 +9,8 @@ import wfdb
 
 import inference
 from ecg import record
+from ecg.synthetic import synthetic_ecg
 from inference import InputError
-from measure.synthetic import synthetic_ecg
 
 FS = 360
 

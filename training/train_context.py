@@ -34,7 +34,7 @@ from databases.labelled import LabelledRecord, recentre
 from ecg import context, evaluation, record
 from ecg.labels import BEAT_CLASSES, BEAT_SYMBOLS
 from ecg.preprocessing import SAMPLING_RATE, preprocess
-from measure.synthetic import fibrillating_ecg
+from ecg.synthetic import fibrillating_ecg
 
 FOLDS = 5
 HARM_MARGIN = 0.05

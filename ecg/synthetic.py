@@ -1,4 +1,5 @@
-"""Made-up ECG signals for tests, benchmarks and the soak test: no MIT-BIH sample is ever committed."""
+"""Made-up ECG signals for tests, benchmarks, the soak test and training's fibrillation check: no MIT-BIH sample is
+ever committed."""
 
 from __future__ import annotations
 

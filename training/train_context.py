@@ -63,19 +63,30 @@ READERS = {database: beatset.READERS[database] for database in LONG_RECORDS}
 FOLDERS = {"mitdb": mitbih.default_data_dir, "svdb": svdb.default_dir}
 
 
-def every_beat(database: str, labelled: LabelledRecord) -> np.ndarray:
+def reference_annotation(database: str, record_name: str) -> tuple[wfdb.Annotation, float]:
+    """A training record's reference annotation and the sampling rate its samples count in, read once."""
+    path = str(FOLDERS[database]() / record_name)
+    return wfdb.rdann(path, "atr"), wfdb.rdheader(path).fs
+
+
+def every_beat(database: str, labelled: LabelledRecord, ann: wfdb.Annotation, fs: float) -> np.ndarray:
     """Every annotated beat of a record at 360 Hz, on the fiducial its labelled beats use: the beats that
     rhythm and the dominant beat are measured over, as record mode measures them over every detected beat."""
-    path = str(FOLDERS[database]() / labelled.record)
-    ann = wfdb.rdann(path, "atr")
-    fs = wfdb.rdheader(path).fs
     beats = np.round(np.asarray(ann.sample)[np.isin(ann.symbol, BEAT_SYMBOLS)] * SAMPLING_RATE / fs).astype(int)
     return recentre(labelled.signal, beats)[0] if database == "svdb" else beats
 
 
-def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray) -> np.ndarray:
+def fibrillating_at(ann: wfdb.Annotation, fs: float, peaks: np.ndarray) -> np.ndarray:
+    """Per R-peak (at 360 Hz): whether the reference's rhythm there is atrial fibrillation or flutter (MIT-BIH's
+    rhythm notes; SVDB's annotations carry none)."""
+    at = np.searchsorted(ann.sample, peaks * fs / SAMPLING_RATE, side="right") - 1
+    return np.isin(mitbih.rhythm_at(ann)[np.maximum(at, 0)], mitbih.FIBRILLATION) & (at >= 0)
+
+
+def context_of(database: str, labelled: LabelledRecord, peaks: np.ndarray, ann: wfdb.Annotation,
+               fs: float) -> np.ndarray:
     """RR, shape, rhythm and P-wave features of the beats at `peaks`, measured over every beat of the record."""
-    beats = every_beat(database, labelled)
+    beats = every_beat(database, labelled, ann, fs)
     windows = record.beat_windows(labelled.signal, beats)
     preprocessed = preprocess(windows)
     rr = context.rr_features(beats, SAMPLING_RATE)
@@ -91,38 +102,24 @@ def out_of_fold_rows(weights_dir: Path) -> dict:
     """Out-of-fold probabilities, context features, labels, patients, records, R-peaks (at 360 Hz) and whether the
     reference's rhythm there is atrial fibrillation or flutter, for the 30-minute records."""
     oof = np.load(weights_dir / inference.OOF_FILE)
-    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": [], "peak": []}
+    rows = {"p": [], "x": [], "y": [], "group": [], "record": [], "database": [], "peak": [], "fibrillating": []}
     pairs = sorted({(str(d), str(r)) for d, r in zip(oof["databases"], oof["records"]) if d in READERS})
     for database, name in pairs:
         mask = (oof["databases"] == database) & (oof["records"] == name)
-        p = oof["probabilities"][mask].astype(float)
+        p, peaks = oof["probabilities"][mask].astype(float), oof["peaks"][mask]
+        ann, fs = reference_annotation(database, name)
         rows["p"].append(p)
         if "left_out_probabilities" in oof:
             rows.setdefault("left_out_p", []).append(oof["left_out_probabilities"][mask].astype(float))
         rows["x"].append(np.column_stack([np.log(p + 1e-6),
-                                          context_of(database, READERS[database].read(name), oof["peaks"][mask])]))
+                                          context_of(database, READERS[database].read(name), peaks, ann, fs)]))
         rows["y"].append(oof["labels"][mask])
         rows["group"].append(oof["patients"][mask])
         rows["record"].append(np.full(mask.sum(), f"{database}:{name}"))
         rows["database"].append(np.full(mask.sum(), database))
-        rows["peak"].append(oof["peaks"][mask])
-    data = {k: np.concatenate(v) for k, v in rows.items()}
-    data["fibrillating"] = in_fibrillation(data)
-    return data
-
-
-def in_fibrillation(data: dict) -> np.ndarray:
-    """Per training row: whether the reference's rhythm at its R-peak is atrial fibrillation or flutter (MIT-BIH's
-    rhythm notes; SVDB's annotations carry none)."""
-    out = np.zeros(len(data["y"]), dtype=bool)
-    for name in np.unique(data["record"]):
-        database, number = name.split(":")
-        path = str(FOLDERS[database]() / number)
-        ann, fs = wfdb.rdann(path, "atr"), wfdb.rdheader(path).fs
-        rows = data["record"] == name
-        at = np.searchsorted(ann.sample, data["peak"][rows] * fs / SAMPLING_RATE, side="right") - 1
-        out[rows] = np.isin(mitbih.rhythm_at(ann)[np.maximum(at, 0)], mitbih.FIBRILLATION) & (at >= 0)
-    return out
+        rows["peak"].append(peaks)
+        rows["fibrillating"].append(fibrillating_at(ann, fs, peaks))
+    return {k: np.concatenate(v) for k, v in rows.items()}
 
 
 def false_a_in_fibrillation(data: dict, labels: np.ndarray) -> int:
@@ -137,7 +134,8 @@ def ds2_rows() -> dict:
         labelled = mitbih.read(str(number))
         p = inference.predict_proba(record.beat_windows(labelled.signal, labelled.peaks)).astype(float)
         rows["p"].append(p)
-        rows["x"].append(np.column_stack([np.log(p + 1e-6), context_of("mitdb", labelled, labelled.peaks)]))
+        features = context_of("mitdb", labelled, labelled.peaks, *reference_annotation("mitdb", str(number)))
+        rows["x"].append(np.column_stack([np.log(p + 1e-6), features]))
         rows["y"].append(labelled.labels)
         rows["record"].append(np.full(len(p), str(number)))
     return {k: np.concatenate(v) for k, v in rows.items()}

@@ -71,6 +71,11 @@ FEATURE_WORDS = {"rr": "RR intervals", "shape": "the record's dominant beat", "r
 QRS_HALF_S = 0.1
 _COLUMNS = [BEAT_CLASSES.index(c) for c in CONTEXT_CLASSES]
 _CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
+# Where context's own answer (CONTEXT_CLASSES) keeps each share: conducted, atrial, and the ectopic ones with the beat
+# model's columns they go to.
+_CONDUCTED_SHARE, _ATRIAL_SHARE = CONTEXT_CLASSES.index("N"), CONTEXT_CLASSES.index("A")
+_ECTOPIC_SHARES = [i for i, c in enumerate(CONTEXT_CLASSES) if c != "N"]
+_ECTOPIC_COLUMNS = [BEAT_CLASSES.index(CONTEXT_CLASSES[i]) for i in _ECTOPIC_SHARES]
 # The columns of `features`: the beat model's log-probabilities, then every candidate input.
 _FEATURE_NAMES = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS + P_COLUMNS
 _QRS_CORRELATION = _FEATURE_NAMES.index("qrs_template_correlation")
@@ -263,20 +268,19 @@ def combine(params: dict, probabilities: np.ndarray, x: np.ndarray, context_logi
     whose rhythm irregularity exceeds it gets no A: in an irregular rhythm such as atrial fibrillation an early beat
     is no atrial premature beat, and A's share goes to N (conducted)."""
     context_logits = context_logits.copy()
-    context_logits[:, CONTEXT_CLASSES.index("N")] += params["n_bias"]
+    context_logits[:, _CONDUCTED_SHARE] += params["n_bias"]
     context_logits -= context_logits.max(axis=1, keepdims=True)
     share = np.exp(context_logits) / np.exp(context_logits).sum(axis=1, keepdims=True)
     if params.get("a_gate") is not None:
         irregular = x[:, _IRREGULARITY] > params["a_gate"]
-        conducted, atrial = CONTEXT_CLASSES.index("N"), CONTEXT_CLASSES.index("A")
-        share[irregular, conducted] += share[irregular, atrial]
-        share[irregular, atrial] = 0.0
+        share[irregular, _CONDUCTED_SHARE] += share[irregular, _ATRIAL_SHARE]
+        share[irregular, _ATRIAL_SHARE] = 0.0
     if scope_of(params) == "all":
-        split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, 0],
+        split = conducted_split(probabilities, x[:, _QRS_CORRELATION], share[:, _CONDUCTED_SHARE],
                                 params.get("dominant_qrs_correlation"), records)
         adjusted = np.zeros_like(probabilities)
-        adjusted[:, _CONDUCTED] = share[:, :1] * split
-        adjusted[:, _COLUMNS[1:]] = share[:, 1:]
+        adjusted[:, _CONDUCTED] = share[:, [_CONDUCTED_SHARE]] * split
+        adjusted[:, _ECTOPIC_COLUMNS] = share[:, _ECTOPIC_SHARES]
         return adjusted
     adjusted = probabilities.copy()
     rows = np.isin(probabilities.argmax(axis=1), _COLUMNS)

@@ -75,7 +75,7 @@ _CONDUCTED = [BEAT_CLASSES.index(c) for c in CONDUCTED]
 # model's columns they go to.
 _CONDUCTED_SHARE, _ATRIAL_SHARE = CONTEXT_CLASSES.index("N"), CONTEXT_CLASSES.index("A")
 _ECTOPIC_SHARES = [i for i, c in enumerate(CONTEXT_CLASSES) if c != "N"]
-_ECTOPIC_COLUMNS = [BEAT_CLASSES.index(CONTEXT_CLASSES[i]) for i in _ECTOPIC_SHARES]
+_ECTOPIC_COLUMNS = [_COLUMNS[i] for i in _ECTOPIC_SHARES]
 # The columns of `features`: the beat model's log-probabilities, then every candidate input.
 _FEATURE_NAMES = ("p",) * len(BEAT_CLASSES) + RR_COLUMNS + SHAPE_COLUMNS + RHYTHM_COLUMNS + P_COLUMNS
 _QRS_CORRELATION = _FEATURE_NAMES.index("qrs_template_correlation")

@@ -358,6 +358,20 @@ def test_the_records_left_out_of_the_harm_rule_are_named_as_the_training_rows_na
     assert set(harmed) <= set(train_context.LEFT_OUT_OF_HARM)
 
 
+def test_records_whose_scored_beats_are_mostly_ectopic_are_left_out_of_the_harm_rule():
+    """A run of atrial ectopy sets the record's dominant beat and rhythm, which context compares against, so the
+    harm rule does not count such a record (amendment 3); a record with a conducted majority still counts."""
+    from training import train_context
+
+    records = ["svdb:865"] * 10 + ["mitdb:118"] * 10 + ["svdb:891"] * 4
+    labels = ["A"] * 6 + ["N"] * 4 + ["R"] * 6 + ["A"] * 4 + ["V", "A", "V", "A"]
+    data = {"record": np.array(records), "y": np.array(labels)}
+    left_out = train_context.left_out_of_harm(data)
+    assert "svdb:865" in left_out and "svdb:891" in left_out
+    assert "mitdb:118" not in left_out
+    assert set(train_context.LEFT_OUT_OF_HARM) <= set(left_out)
+
+
 def test_false_atrial_premature_calls_are_counted_inside_and_outside_fibrillation_per_record():
     from measure import fibrillation_a
 

@@ -62,9 +62,3 @@ def varied_beat(seed: int) -> np.ndarray:
     width = rng.uniform(3, 14)
     return (rng.uniform(0.5, 2) * np.exp(-((t - 90) / width) ** 2) + 0.2 * np.exp(-((t - 150) / 12) ** 2)
             + rng.uniform(-1, 1) + rng.normal(0, 0.02, 180)) * rng.choice([1, 200, 1000])
-
-
-def paced_like_beat(length: int = 180, peak: int = 90) -> np.ndarray:
-    """A made-up paced beat: a pacing spike, then a wide negative QRS and a T wave; outside the five classes."""
-    t = np.arange(length) - peak
-    return (np.where(t == -10, 5.0, 0.0) - np.exp(-((t - 10) / 15) ** 2) + 0.5 * np.exp(-((t - 60) / 12) ** 2))

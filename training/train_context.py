@@ -43,7 +43,6 @@ HARM_MARGIN = 0.05
 # median), and they outnumber the beats labelled S. Their labels contradict their timing, so a model that calls
 # those beats premature is punished by the labels (docs/rules/context_rule.md has the figures).
 LEFT_OUT_OF_HARM = ("svdb:804", "svdb:867", "svdb:893")  # as out_of_fold_rows names records
-CONDUCTED = ("N", "L", "R")
 # Synthetic records in atrial fibrillation (the tests use seeds 0-2) and the share of their beats a candidate may call
 # A: early beats in an irregular rhythm are no atrial premature beats, and the training records hold too few of them
 # to show it (docs/rules/context_rule.md, amendment).
@@ -237,8 +236,8 @@ def left_out_of_harm(data: dict) -> list[str]:
     their conducted ones (amendment 3). There the record's dominant beat and rhythm, which context compares every beat
     against, are not a conducted rhythm, and accuracy measures ectopic beats alone (SVDB's wide-QRS patients, whose
     N beats are not scored, and runs of supraventricular tachycardia)."""
-    ectopic_majority = [name for name in np.unique(data["record"])
-                        if np.isin(data["y"][data["record"] == name], CONDUCTED).mean() < 0.5]
+    ectopic_majority = [str(name) for name in np.unique(data["record"])
+                        if np.isin(data["y"][data["record"] == name], context.CONDUCTED).mean() < 0.5]
     return sorted(set(LEFT_OUT_OF_HARM) | set(ectopic_majority))
 
 
@@ -249,12 +248,12 @@ def left_out_labels(data: dict, model: tuple[str, bool, str, str]) -> dict[str, 
             for database in READERS for test in [np.flatnonzero(data["database"] == database)]}
 
 
-def judge(data: dict, fibrillation: dict, model: tuple[str, bool, str, str], false_a_limit: int) -> dict[tuple, dict]:
-    """The verdict on every candidate of this model: cross-validated, harm per record, false A calls in the training
-    records' fibrillation (at most `false_a_limit`), each database left out, and, fitted on every row, its calls in
-    synthetic atrial fibrillation."""
+def judge(data: dict, fibrillation: dict, model: tuple[str, bool, str, str], false_a_limit: int,
+          not_counted: list[str]) -> dict[tuple, dict]:
+    """The verdict on every candidate of this model: cross-validated, harm per record (the records of `not_counted`
+    reported, not counted), false A calls in the training records' fibrillation (at most `false_a_limit`), each
+    database left out, and, fitted on every row, its calls in synthetic atrial fibrillation."""
     labels, left_out = held_out_labels(data, model), left_out_labels(data, model)
-    not_counted = left_out_of_harm(data)
     calm = calm_in_fibrillation(fitted(data, np.arange(len(data["y"])), model), fibrillation)
     beat_only = dict(judged(data["y"], labels_of(data["p"])), objective=database_s_v_f1(data, labels_of(data["p"])))
     verdicts = {}
@@ -266,8 +265,7 @@ def judge(data: dict, fibrillation: dict, model: tuple[str, bool, str, str], fal
                    "left_out": {d: {"beat_model": judged(data["y"][rows], labels_of(data["p"][rows])),
                                     "with_context": judged(data["y"][rows], answers[key])}
                                 for d, (rows, answers) in left_out.items()},
-                   "harm_not_counted": not_counted, "calm_in_fibrillation": calm[key],
-                   "false_a_in_fibrillation": false_a_in_fibrillation(data, answer),
+                   "calm_in_fibrillation": calm[key], "false_a_in_fibrillation": false_a_in_fibrillation(data, answer),
                    "false_a_limit": false_a_limit}
         verdict["eligible"] = (not verdict["harm_counted"] and verdict["calm_in_fibrillation"]
                                and verdict["false_a_in_fibrillation"] <= false_a_limit)
@@ -330,7 +328,8 @@ def main() -> None:
     args = ap.parse_args()
     train, fibrillation = out_of_fold_rows(args.weights), fibrillation_rows()
     limit = shipped_false_a_in_fibrillation(train, args.weights)
-    verdicts = {c: v for model in MODELS for c, v in judge(train, fibrillation, model, limit).items()}
+    not_counted = left_out_of_harm(train)
+    verdicts = {c: v for model in MODELS for c, v in judge(train, fibrillation, model, limit, not_counted).items()}
     for c, v in verdicts.items():
         print(f"{candidate_name(c)}: macro-F1 {v['beat_model']['macro_f1']:.3f} -> "
               f"{v['with_context']['macro_f1']:.3f}, "
@@ -356,7 +355,7 @@ def main() -> None:
               "with context": evaluation.evaluate(
                   ds2["y"], labels_of(context.rerank(params, ds2["p"], ds2["x"], ds2["record"])), BEAT_CLASSES)}
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(markdown(verdicts, chosen, params, scores, unseen))
+    args.report.write_text(markdown(verdicts, chosen, params, scores, unseen, not_counted))
     for name, s in (unseen or {}).items():
         print(f"SVDB unseen by both models, {name}: {evaluation.summary_line(s)}")
     for name, s in scores.items():
@@ -366,13 +365,13 @@ def main() -> None:
 
 
 def markdown(verdicts: dict, chosen: Candidate, params: dict, scores: dict,
-             unseen: dict | None) -> str:
+             unseen: dict | None, not_counted: list[str]) -> str:
     first = next(iter(verdicts.values()))
     lines = ["# Context in record mode", "",
              f"Fitted on the out-of-fold beat-model answers of {len(params['fitted_on'])} training patients "
              f"(MIT-BIH DS1 and SVDB), judged in {FOLDS} folds of whole patients and with each database left out "
              f"(fitted on the other). Records harmed: accuracy more than {HARM_MARGIN} below the beat model's, "
-             f"out of fold; {', '.join(first['harm_not_counted'])} are listed but not counted "
+             f"out of fold; {', '.join(not_counted)} are listed but not counted "
              "(docs/rules/context_rule.md: premature beats labelled normal, or more ectopic beats scored than "
              "conducted ones). "
              "S/V F1 by database: the mean over MIT-BIH DS1 and SVDB of each one's mean of AAMI S and V F1, what the "
